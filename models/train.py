@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def fit_lightfm(config: ModelConfig, interactions: sp.csr_matrix, item_features: sp.csr_matrix | None,
-                num_threads: int = 2, progress: bool = True) -> LightFM:
+                num_threads: int = 1, progress: bool = True) -> LightFM:
     """Fit a fresh LightFM model epoch by epoch (with a progress bar); seeded by ``config.random_state``."""
     model = LightFM(
         no_components=config.no_components, loss=config.loss, learning_rate=config.learning_rate,
@@ -32,7 +32,7 @@ def fit_lightfm(config: ModelConfig, interactions: sp.csr_matrix, item_features:
 
 
 def train_arm(config: ModelConfig, split: Split, catalog: Catalog, version: str = "unversioned",
-              num_threads: int = 2, progress: bool = True) -> tuple[LightFM, Recommender]:
+              num_threads: int = 1, progress: bool = True) -> tuple[LightFM, Recommender]:
     """Train ``config`` on its period of ``split``; return the LightFM model and its recommender."""
     data = split.train_old if config.period == "old" else split.train
     interactions = catalog.matrix(data)
