@@ -1,0 +1,43 @@
+"""Fixtures shared by every part: the real MovieLens copy beside the repo, and quick trained models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from funflix import paths
+
+
+@pytest.fixture(scope="session")
+def movielens_dir() -> Path:
+    shared = paths.shared_movielens()
+    if shared is None or not (shared / "ml-latest-small" / "ratings.csv").is_file():
+        pytest.fail("../shared/movielens/ml-latest-small is required by the tests")
+    return shared / "ml-latest-small"
+
+
+@pytest.fixture(scope="session")
+def prepared(movielens_dir):
+    """ml-latest-small loaded, split and indexed (the foundation every model test uses)."""
+    from funflix.models.pipeline import prepare
+
+    return prepare(path=movielens_dir)
+
+
+@pytest.fixture(scope="session")
+def quick_models_root(tmp_path_factory, prepared) -> Path:
+    """Both arms trained with the quick configs into a temporary artifact root."""
+    from funflix.models.config import ARMS
+    from funflix.models.pipeline import train_and_save
+
+    root = tmp_path_factory.mktemp("models")
+    train_and_save(prepared, [config.quick() for config in ARMS.values()], root, progress=False)
+    return root
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty FUNFLIX_HOME so a test never touches ./var."""
+    monkeypatch.setenv("FUNFLIX_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
