@@ -1,0 +1,292 @@
+"""``analyze(impressions, config)``: every test over the event store's impressions, one result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
+from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, NO_DATA, ONE_ARM_ONLY, REQUIRED_COLUMNS,
+                        USER_ID)
+from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
+from .multiple import bonferroni_alpha, holm_adjust
+from .results import ComparisonResult
+from .sequential import SequentialConfig, SequentialPath, SequentialResult, sequential_test
+from .srm import SRM_THRESHOLD, SrmResult, check_srm
+from .statistics import ProportionStatistic, RatioStatistic
+from .summary import ArmSummary, arm_summary
+from .timeline import checkpoints, cumulative_statistics, sort_impressions
+from .user_level import DeltaMethodTest, design_effect, ratio_statistics
+from .verdict import ArmEvidence, Verdict, arm_verdict, overall_verdict
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """How to read the experiment.
+
+    ``expected_split`` maps arm -> configured traffic share (default: equal shares over the
+    arms seen). ``decision_rule`` picks the test the verdict rests on: the always-valid
+    ``sequential`` test (safe to read any time) or the ``fixed``-horizon user-level z-test,
+    read once ``planned_per_arm`` impressions per arm are in.
+    """
+
+    control: str = DEFAULT_CONTROL
+    alpha: float = 0.05
+    alternative: Literal["two-sided", "greater", "less"] = "two-sided"
+    expected_split: dict[str, float] | None = None
+    srm_threshold: float = SRM_THRESHOLD
+    mixture_sd: float = 0.03
+    prior_a: float = 1.0
+    prior_b: float = 1.0
+    loss_threshold: float = 0.001
+    decision_rule: Literal["sequential", "fixed"] = "sequential"
+    planned_per_arm: int | None = None
+    max_points: int = 200
+
+    def __post_init__(self) -> None:
+        FrequentistConfig(self.alpha, self.alternative)
+        SequentialConfig(self.alpha, self.mixture_sd)
+        BayesianConfig(self.prior_a, self.prior_b, self.loss_threshold)
+        if self.decision_rule not in ("sequential", "fixed"):
+            raise ValueError(f"decision rule must be sequential or fixed, got {self.decision_rule!r}")
+        if self.planned_per_arm is not None and self.planned_per_arm <= 0:
+            raise ValueError(f"planned sample size must be positive, got {self.planned_per_arm}")
+        if self.max_points < 2:
+            raise ValueError("max_points must be at least 2")
+
+
+@dataclass(frozen=True)
+class UserLevelSummary:
+    """One arm at the randomisation unit: users, impressions per user, design effect."""
+
+    arm: str
+    users: int
+    impressions_per_user: float
+    ctr: float
+    standard_error: float
+    design_effect: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One challenger against control on every test."""
+
+    arm: str
+    z_test: ComparisonResult
+    user_level: ComparisonResult
+    sequential: SequentialResult
+    bayesian: BayesianResult
+    holm_p_value: float
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Checkpoints through the experiment for the report's plots (cumulative per arm)."""
+
+    times: tuple[str, ...] = ()
+    impressions: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    clicks: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    ctr_lower: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    ctr_upper: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    sequential: dict[str, SequentialPath] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The whole analysis; ``to_dict()`` is what ``funflix analyze --json`` prints."""
+
+    control: str
+    alpha: float
+    arms: tuple[ArmSummary, ...]
+    user_level: tuple[UserLevelSummary, ...]
+    srm: SrmResult
+    chi_square: ChiSquareResult
+    comparisons: tuple[Comparison, ...]
+    verdict: Verdict
+    timeline: Timeline
+    notes: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def comparison(self, arm: str) -> Comparison:
+        for c in self.comparisons:
+            if c.arm == arm:
+                return c
+        raise KeyError(arm)
+
+    def to_dict(self, include_timeline: bool = True) -> dict:
+        data = asdict(self)
+        if not include_timeline:
+            data.pop("timeline")
+        return _finite(data)
+
+
+def validate_impressions(impressions: pd.DataFrame) -> pd.DataFrame:
+    """Check the event-store contract and normalise types (fallback rows with no arm dropped)."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in impressions.columns]
+    if missing:
+        raise ValueError(f"impressions are missing column(s): {', '.join(missing)}")
+    df = impressions.loc[impressions[ARM].notna(), list(REQUIRED_COLUMNS)].copy()
+    df[ARM] = df[ARM].astype(str)
+    clicked = pd.to_numeric(df[CLICKED], errors="coerce")
+    if clicked.isna().any() or not clicked.isin([0, 1]).all():
+        raise ValueError("column 'clicked' must hold only 0 or 1")
+    df[CLICKED] = clicked.astype(int)
+    try:
+        df[CREATED_AT] = pd.to_datetime(df[CREATED_AT], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"column 'created_at' holds values that are not times: {exc}") from None
+    if df[USER_ID].isna().any():
+        raise ValueError("column 'user_id' has missing values")
+    return df
+
+
+def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> AnalysisResult:
+    """Run every test of challenger(s) against ``config.control`` over impression rows."""
+    cfg = config or AnalysisConfig()
+    df = sort_impressions(validate_impressions(impressions))
+    arms = _arm_order(df, cfg)
+    counts = df.groupby(ARM)[CLICKED].agg(["count", "sum"])
+    props = {a: ProportionStatistic(int(counts.at[a, "count"]) if a in counts.index else 0,
+                                    int(counts.at[a, "sum"]) if a in counts.index else 0) for a in arms}
+    total = sum(p.n for p in props.values())
+    summaries = tuple(arm_summary(a, props[a].n, props[a].clicks, total, cfg.alpha) for a in arms)
+    ratios = ratio_statistics(df)
+    ratios = {a: ratios.get(a, RatioStatistic(0, 0, 0, 0, 0, 0)) for a in arms}
+    user_level = tuple(_user_summary(a, ratios[a]) for a in arms)
+
+    split = cfg.expected_split or {a: 1.0 for a in arms}
+    srm = check_srm(arms, [props[a].n for a in arms], [split.get(a, 0.0) or 0.0 for a in arms], cfg.srm_threshold) \
+        if all(split.get(a, 0.0) > 0 for a in arms) else _srm_unconfigured(arms, props, split, cfg)
+    chi = chi_square_test([props[a] for a in arms], cfg.alpha)
+
+    challengers = [a for a in arms if a != cfg.control]
+    seq_alpha = bonferroni_alpha(cfg.alpha, len(challengers))
+    cumulative = cumulative_statistics(df, arms)
+    points = checkpoints(len(df), cfg.max_points)
+    freq_cfg = FrequentistConfig(cfg.alpha, cfg.alternative)
+    seq_cfg = SequentialConfig(seq_alpha, cfg.mixture_sd)
+    bayes_cfg = BayesianConfig(cfg.prior_a, cfg.prior_b, cfg.loss_threshold)
+
+    partial = []
+    paths = {}
+    for arm in challengers:
+        z = TwoProportionZTest(props[cfg.control], props[arm], freq_cfg).compute_result()
+        user = DeltaMethodTest(ratios[cfg.control], ratios[arm], freq_cfg).compute_result()
+        seq, path = _sequential(cumulative, cfg.control, arm, seq_cfg, points)
+        bayes = BetaBinomialTest(props[cfg.control], props[arm], bayes_cfg).compute_result()
+        partial.append((arm, z, user, seq, bayes))
+        paths[arm] = path
+    holm = holm_adjust([user.p_value for _, _, user, _, _ in partial])
+    comparisons = []
+    for (arm, z, user, seq, bayes), p_holm in zip(partial, holm):
+        if len(challengers) > 1:
+            user = _with_alpha(user, p_holm, cfg.alpha)
+        evidence = ArmEvidence(arm, props[arm].n, props[cfg.control].n, seq, user, bayes)
+        comparisons.append(Comparison(arm, z, user, seq, bayes, p_holm,
+                                      arm_verdict(evidence, cfg.decision_rule, cfg.planned_per_arm)))
+
+    errors, notes = [], []
+    if total == 0:
+        errors.append(NO_DATA)
+        verdict = Verdict("keep running", "none", "no impressions yet")
+    elif props[cfg.control].n == 0 or not challengers or all(props[a].n == 0 for a in challengers):
+        errors.append(ONE_ARM_ONLY)
+        seen = [a for a in arms if props[a].n > 0]
+        verdict = Verdict("inconclusive", "none", f"only {', '.join(seen)} has impressions: nothing to compare")
+    else:
+        verdict = overall_verdict(srm, [c.verdict for c in comparisons],
+                                  {c.arm: c.user_level.relative_lift for c in comparisons})
+    if len(challengers) > 1:
+        notes.append(f"{len(challengers)} challengers: fixed-horizon p-values are Holm-adjusted and the "
+                     f"sequential tests run at alpha/{len(challengers)} = {seq_alpha:.4g} (Bonferroni), "
+                     f"so the chance of any false winner stays at or below {cfg.alpha}")
+    deff = max((u.design_effect for u in user_level), default=1.0)
+    if deff > 1.1:
+        notes.append(f"users see several impressions: design effect up to {deff:.2f}, so impression-level "
+                     f"tests overstate precision; the verdict uses user-level variances")
+    timeline = _timeline(cumulative, arms, points, paths, cfg.alpha)
+    return AnalysisResult(control=cfg.control, alpha=cfg.alpha, arms=summaries, user_level=user_level, srm=srm,
+                          chi_square=chi, comparisons=tuple(comparisons), verdict=verdict, timeline=timeline,
+                          notes=tuple(notes), errors=tuple(errors))
+
+
+def _arm_order(df: pd.DataFrame, cfg: AnalysisConfig) -> list[str]:
+    seen = sorted(df[ARM].unique().tolist())
+    configured = list(cfg.expected_split or {})
+    arms = [cfg.control] + [a for a in configured + seen if a != cfg.control]
+    return list(dict.fromkeys(arms))
+
+
+def _srm_unconfigured(arms, props, split, cfg) -> SrmResult:
+    """An arm that gets traffic but has no configured share is itself a mismatch."""
+    unexpected = [a for a in arms if split.get(a, 0.0) <= 0 and props[a].n > 0]
+    total = sum(props[a].n for a in arms)
+    return SrmResult(arms=tuple(arms), observed=tuple(props[a].n for a in arms),
+                     expected_shares=tuple(float(split.get(a, 0.0)) for a in arms),
+                     observed_shares=tuple(props[a].n / total if total else 0.0 for a in arms),
+                     statistic=0.0, p_value=0.0 if unexpected else 1.0, threshold=cfg.srm_threshold,
+                     mismatch=bool(unexpected))
+
+
+def _user_summary(arm: str, stat: RatioStatistic) -> UserLevelSummary:
+    from .user_level import variance_of_ratio
+
+    return UserLevelSummary(arm=arm, users=stat.n, impressions_per_user=stat.d_mean, ctr=stat.mean,
+                            standard_error=float(np.sqrt(variance_of_ratio(stat))),
+                            design_effect=design_effect(stat))
+
+
+def _sequential(cumulative, control: str, arm: str, cfg: SequentialConfig, points: np.ndarray):
+    a, b = cumulative.arms[control], cumulative.arms[arm]
+    both = np.flatnonzero((a.d_sum > 0) & (b.d_sum > 0))
+    looks = (a.d_sum + b.d_sum)[both]
+    difference = (b.ctr - a.ctr)[both]
+    variance = (a.variance + b.variance)[both]
+    result, path = sequential_test(looks, difference, variance, cfg)
+    if not path.looks:
+        return result, path
+    # keep the path at the checkpoints only (the p-value already saw every impression)
+    keep = np.searchsorted(both, points[points >= both[0]])
+    keep = np.unique(np.clip(keep, 0, len(both) - 1))
+    thin = SequentialPath(**{f: tuple(np.asarray(getattr(path, f))[keep].tolist()) for f in
+                             ("looks", "difference", "ci_lower", "ci_upper", "log_likelihood_ratio", "p_value")})
+    return result, thin
+
+
+def _with_alpha(result: ComparisonResult, p_adjusted: float, alpha: float) -> ComparisonResult:
+    from dataclasses import replace
+
+    return replace(result, significant=p_adjusted < alpha)
+
+
+def _timeline(cumulative, arms, points, paths, alpha) -> Timeline:
+    from .intervals import wilson_interval
+
+    if len(points) == 0:
+        return Timeline()
+    times = tuple(t.isoformat() for t in cumulative.times.iloc[points])
+    impressions, clicks, lower, upper = {}, {}, {}, {}
+    for arm in arms:
+        n = cumulative.arms[arm].d_sum[points].astype(int)
+        x = cumulative.arms[arm].m_sum[points].astype(int)
+        bounds = [wilson_interval(int(c), int(k), alpha) for c, k in zip(x, n)]
+        impressions[arm], clicks[arm] = tuple(n.tolist()), tuple(x.tolist())
+        lower[arm] = tuple(b[0] for b in bounds)
+        upper[arm] = tuple(b[1] for b in bounds)
+    return Timeline(times=times, impressions=impressions, clicks=clicks, ctr_lower=lower, ctr_upper=upper,
+                    sequential=paths)
+
+
+def _finite(value):
+    """Replace +-inf (one-sided interval ends) by None so the dict is strict JSON."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,121 @@
+"""Always-valid sequential test: mSPRT with a normal mixture on the CTR difference.
+
+With the difference estimate ``d ~ N(theta, V)`` and a mixing prior ``theta ~ N(0, tau^2)``
+(Johari, Pekelis & Walsh, "Always valid inference", 2017; Robbins 1970), the mixture
+likelihood ratio against ``theta = 0`` is
+
+    Lambda = sqrt(V / (V + tau^2)) * exp(d^2 tau^2 / (2 V (V + tau^2))).
+
+Under the null it is a (nonnegative) martingale, so by Ville's inequality
+``P(sup Lambda >= 1/alpha) <= alpha``: the test may be read after every impression. The
+always-valid p-value is the running minimum of ``1/Lambda``; inverting the test gives a
+confidence sequence ``d +- sqrt(V (V + tau^2) / tau^2 * (2 log(1/alpha) + log((V + tau^2) / V)))``,
+intersected over time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .constants import NO_DATA, ZERO_VARIANCE
+
+
+@dataclass(frozen=True)
+class SequentialConfig:
+    """``mixture_sd`` (tau) is the prior scale of the absolute CTR difference: set it near the
+    effect you care about (the plan's 7% -> 11% is 0.04); the test stays valid for any value."""
+
+    alpha: float = 0.05
+    mixture_sd: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.mixture_sd <= 0.0:
+            raise ValueError(f"mixture_sd must be positive, got {self.mixture_sd}")
+
+
+@dataclass(frozen=True)
+class SequentialPath:
+    """The test at every look: arrays (as tuples) aligned with ``looks``."""
+
+    looks: tuple[int, ...] = ()                 # impressions so far at each look (both arms)
+    difference: tuple[float, ...] = ()
+    ci_lower: tuple[float, ...] = ()            # running intersection of the confidence sequence
+    ci_upper: tuple[float, ...] = ()
+    log_likelihood_ratio: tuple[float, ...] = ()
+    p_value: tuple[float, ...] = ()             # always-valid p-value (non-increasing)
+
+
+@dataclass(frozen=True)
+class SequentialResult:
+    """The test's state now; ``decided_at`` is the look at which it first rejected (or None)."""
+
+    test: str = "mSPRT (normal mixture, always valid)"
+    difference: float = 0.0
+    ci: tuple[float, float] = (0.0, 0.0)
+    log_likelihood_ratio: float = 0.0
+    threshold: float = 0.0                      # log(1 / alpha)
+    p_value: float = 1.0
+    significant: bool = False
+    decided_at: int | None = None
+    mixture_sd: float = 0.0
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def msprt_log_likelihood_ratio(difference, variance, mixture_sd: float):
+    """log Lambda for arrays of difference estimates and their variances (0 where variance is 0)."""
+    d, v = np.asarray(difference, dtype=float), np.asarray(variance, dtype=float)
+    tau2 = mixture_sd * mixture_sd
+    with np.errstate(divide="ignore", invalid="ignore"):
+        llr = 0.5 * np.log(v / (v + tau2)) + d * d * tau2 / (2.0 * v * (v + tau2))
+    return np.where(v > 0.0, llr, 0.0)
+
+
+def confidence_sequence_half_width(variance, mixture_sd: float, alpha: float):
+    """Half-width of the mSPRT confidence sequence at each look (inf where variance is 0)."""
+    v = np.asarray(variance, dtype=float)
+    tau2 = mixture_sd * mixture_sd
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = np.sqrt(v * (v + tau2) / tau2 * (2.0 * np.log(1.0 / alpha) + np.log((v + tau2) / v)))
+    return np.where(v > 0.0, half, np.inf)
+
+
+def always_valid_p_values(log_likelihood_ratio, axis: int = -1):
+    """Running minimum of ``min(1, 1/Lambda)`` along ``axis``."""
+    llr = np.asarray(log_likelihood_ratio, dtype=float)
+    return np.minimum.accumulate(np.minimum(1.0, np.exp(-llr)), axis=axis)
+
+
+def sequential_test(looks, difference, variance, config: SequentialConfig | None = None
+                    ) -> tuple[SequentialResult, SequentialPath]:
+    """Run the mSPRT over the looks (impressions so far, difference, variance of the difference)."""
+    cfg = config or SequentialConfig()
+    looks, d, v = (np.asarray(a) for a in (looks, difference, variance))
+    threshold = float(np.log(1.0 / cfg.alpha))
+    if d.size == 0:
+        return SequentialResult(threshold=threshold, mixture_sd=cfg.mixture_sd, errors=(NO_DATA,)), SequentialPath()
+    llr = msprt_log_likelihood_ratio(d, v, cfg.mixture_sd)
+    p = always_valid_p_values(llr)
+    half = confidence_sequence_half_width(v, cfg.mixture_sd, cfg.alpha)
+    lower = np.maximum.accumulate(d - half)
+    upper = np.minimum.accumulate(d + half)
+    crossed = np.flatnonzero(llr >= threshold)
+    path = SequentialPath(looks=tuple(int(x) for x in looks), difference=tuple(d.tolist()),
+                          ci_lower=tuple(lower.tolist()), ci_upper=tuple(upper.tolist()),
+                          log_likelihood_ratio=tuple(llr.tolist()), p_value=tuple(p.tolist()))
+    errors = () if v[-1] > 0.0 else (ZERO_VARIANCE,)
+    ci = (float(lower[-1]), float(upper[-1]))
+    if not np.isfinite(ci[0]) or not np.isfinite(ci[1]):
+        ci = (-1.0, 1.0) if not np.isfinite(ci[0]) and not np.isfinite(ci[1]) else (
+            max(ci[0], -1.0), min(ci[1], 1.0))
+    result = SequentialResult(difference=float(d[-1]), ci=ci, log_likelihood_ratio=float(llr[-1]),
+                              threshold=threshold, p_value=float(p[-1]), significant=bool(p[-1] <= cfg.alpha),
+                              decided_at=int(looks[crossed[0]]) if crossed.size else None,
+                              mixture_sd=cfg.mixture_sd, errors=errors)
+    return result, path
