@@ -1,0 +1,137 @@
+"""Client of the unified Seldon endpoint: recommendations and feedback (Seldon v1 protocol).
+
+``POST {base}/api/v1.0/predictions`` with ``{"jsonData": {"user_id": u, "k": k}}`` returns the
+served list plus ``meta`` (``puid``, ``routing``, ``tags.arm``); ``POST {base}/api/v1.0/feedback``
+takes ``{"request", "response", "reward"}``. A response without ``meta.routing`` is refused: its
+feedback would reach every arm.
+
+After a failure the client stays "open" for ``retry_after`` seconds and fails at once, so pages
+render their fallback row fast while the gateway is down instead of waiting on each timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import requests
+
+log = logging.getLogger(__name__)
+
+PREDICTIONS_PATH = "/api/v1.0/predictions"
+FEEDBACK_PATH = "/api/v1.0/feedback"
+
+
+class GatewayError(Exception):
+    """The gateway could not be reached, timed out, or answered something unusable."""
+
+    def __init__(self, message: str, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Served:
+    """One recommendation list as the serving arm returned it."""
+
+    request: dict
+    response: dict
+    items: list[int]
+    scores: list[float]
+    arm: str
+    model_name: str | None
+    model_version: str | None
+    strategy: str | None
+    puid: str | None
+
+
+def parse_served(request: dict, body: dict, k: int) -> Served:
+    """Validate a Seldon response body and extract the served list; ``GatewayError`` if unusable."""
+    if not isinstance(body, dict) or not isinstance(body.get("jsonData"), dict):
+        raise GatewayError("response has no jsonData", "bad_response")
+    data, meta = body["jsonData"], body.get("meta") or {}
+    items = data.get("items")
+    if items is None and isinstance(data.get("recommendations"), dict):
+        items = list(data["recommendations"])
+    try:
+        items = [int(i) for i in items][:k]
+        scores = [float(s) for s in data.get("scores") or []][: len(items)]
+    except (TypeError, ValueError) as exc:
+        raise GatewayError(f"response items are not movie ids: {exc}", "bad_response") from exc
+    if not items:
+        raise GatewayError("response has an empty recommendation list", "bad_response")
+    if not isinstance(meta.get("routing"), dict) or not meta["routing"]:
+        raise GatewayError("response has no meta.routing; its feedback could not reach the serving arm", "bad_response")
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    tags = meta.get("tags") if isinstance(meta.get("tags"), dict) else {}
+    arm = tags.get("arm") or model.get("name")
+    if not arm:
+        raise GatewayError("response names no arm (meta.tags.arm or jsonData.model.name)", "bad_response")
+    return Served(request=request, response=body, items=items, scores=scores, arm=str(arm),
+                  model_name=model.get("name"), model_version=tags.get("model_version") or model.get("version"),
+                  strategy=data.get("strategy"), puid=meta.get("puid"))
+
+
+class SeldonGateway:
+    """Thread-safe client; one per app. ``observe(call, outcome, seconds)`` receives timings."""
+
+    def __init__(self, base_url: str, timeout: float = 0.5, feedback_timeout: float = 2.0,
+                 retry_after: float = 2.0, observe=None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.feedback_timeout = feedback_timeout
+        self.retry_after = retry_after
+        self._observe = observe or (lambda call, outcome, seconds: None)
+        self._local = threading.local()
+        self._down_until = 0.0
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+    def _post(self, call: str, path: str, payload: dict, timeout: float) -> dict:
+        start = time.perf_counter()
+        outcome = "ok"
+        try:
+            response = self._session().post(self.base_url + path, json=payload, timeout=timeout)
+            if response.status_code >= 400:
+                outcome = f"http_{response.status_code // 100}xx"
+                raise GatewayError(f"{path} answered {response.status_code}: {response.text[:200]}", outcome)
+            try:
+                return response.json()
+            except ValueError as exc:
+                outcome = "bad_response"
+                raise GatewayError(f"{path} answered non-JSON", outcome) from exc
+        except requests.Timeout as exc:
+            outcome = "timeout"
+            raise GatewayError(f"{path} timed out after {timeout}s", outcome) from exc
+        except requests.RequestException as exc:
+            outcome = "unreachable"
+            raise GatewayError(f"{path} unreachable: {exc.__class__.__name__}", outcome) from exc
+        finally:
+            self._observe(call, outcome, time.perf_counter() - start)
+
+    def recommend(self, user_id: int, k: int) -> Served:
+        """The list the experiment serves ``user_id``; ``GatewayError`` when unavailable."""
+        if time.monotonic() < self._down_until:
+            raise GatewayError("gateway recently failed; using the fallback", "circuit_open")
+        request = {"jsonData": {"user_id": int(user_id), "k": int(k)}}
+        try:
+            served = parse_served(request, self._post("predict", PREDICTIONS_PATH, request, self.timeout), k)
+        except GatewayError as exc:
+            if exc.kind != "bad_response":
+                self._down_until = time.monotonic() + self.retry_after
+            raise
+        self._down_until = 0.0
+        return served
+
+    def send_feedback(self, payload: dict) -> None:
+        """Post one feedback payload; ``GatewayError`` when it was not accepted."""
+        self._post("feedback", FEEDBACK_PATH, payload, self.feedback_timeout)
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self._down_until

@@ -1,0 +1,92 @@
+"""The app's long-lived parts, kept on ``app.extensions["funflix"]`` (no module-level state)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from . import feedback, store
+from .catalog import Catalog, load_catalog
+from .gateway import SeldonGateway
+from .metrics import OutboxCollector, WebsiteMetrics
+from .tokens import ImpressionTokens
+
+log = logging.getLogger(__name__)
+
+
+class Site:
+    """Engine, gateway client, metrics, tokens, and the lazily loaded catalogue and similar-items model."""
+
+    def __init__(self, config):
+        self.config = config
+        self.engine = store.create_store_engine(config["DATABASE_URL"])
+        store.migrate(self.engine)
+        self.metrics = WebsiteMetrics()
+        self.metrics.add_collector(OutboxCollector(self._outbox_counts))
+        self.gateway = SeldonGateway(config["GATEWAY_URL"], timeout=config["GATEWAY_TIMEOUT"],
+                                     feedback_timeout=config["FEEDBACK_TIMEOUT"],
+                                     retry_after=config["GATEWAY_RETRY_AFTER"], observe=self.metrics.observe_seldon)
+        self.tokens = ImpressionTokens(config["SECRET_KEY"], max_age=config["IMPRESSION_TTL"])
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = config.get("CATALOG")
+        self._recommender = None
+        self._recommender_loaded = False
+        self.housekeeper = None
+        if config["HOUSEKEEPING_INTERVAL"] > 0:
+            self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"])
+            self.housekeeper.start()
+
+    def _outbox_counts(self):
+        with self.engine.execution_options(readonly=True).connect() as conn:
+            return store.feedback_counts(conn)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            with self._lock:
+                if self._catalog is None:
+                    self._catalog = load_catalog(self.config["MOVIELENS_PATH"], self.config["MOVIELENS_DATASET"])
+                    log.info("catalogue loaded: %d movies, %d members", len(self._catalog.movies),
+                             len(self._catalog.members))
+        return self._catalog
+
+    def similar(self, movie_id: int, k: int) -> tuple[list[int], str]:
+        """Movies like ``movie_id`` from the similar-items model, else by shared genres."""
+        recommender = self._similar_model()
+        if recommender is not None:
+            try:
+                return [int(m) for m in recommender.similar_items(movie_id, k).items], "model"
+            except ValueError:  # a movie the model never saw
+                pass
+        return self.catalog.similar_by_genre(movie_id, k), "genres"
+
+    def _similar_model(self):
+        if not self._recommender_loaded:
+            with self._lock:
+                if not self._recommender_loaded:
+                    try:
+                        from funflix.models.artifacts import load_recommender
+
+                        self._recommender = load_recommender(self.config["SIMILAR_ARM"], root=self.config["MODELS_ROOT"])
+                    except (ImportError, FileNotFoundError, ValueError) as exc:
+                        log.warning("no similar-items model (%s); 'More like this' uses shared genres", exc)
+                    self._recommender_loaded = True
+        return self._recommender
+
+    def events_changed(self) -> None:
+        """Called after a commit that queued feedback: deliver now (inline) or wake the housekeeper."""
+        if self.housekeeper is not None:
+            self.housekeeper.wake()
+        else:
+            feedback.deliver_due(self.engine, self.gateway, self.metrics)
+
+    def housekeeping(self) -> tuple[int, int]:
+        """Close stale impressions, then deliver due feedback; returns ``(sent, failed)``."""
+        feedback.close_stale(self.engine, self.metrics, self.config["IMPRESSION_TTL"])
+        return feedback.deliver_due(self.engine, self.gateway, self.metrics)
+
+    def close(self) -> None:
+        if self.housekeeper is not None:
+            self.housekeeper.stop()
+            self.housekeeper.join(timeout=5)
+        self.engine.dispose()

@@ -1,0 +1,436 @@
+"""The website's durable event store: impressions, clicks and the feedback outbox.
+
+SQLAlchemy Core over SQLite by default (a file under ``paths.sub("website")``) or PostgreSQL
+through a database URL; the schema is the same on both and is created by numbered migrations
+(:data:`MIGRATIONS`, applied in order, each recorded in ``schema_version``).
+
+Tables
+------
+``impressions``
+    One row per rendered "Recommended for you" row: ``id`` (random hex, also signed into the
+    click token), ``puid``, ``user_id``, ``arm`` (NULL for fallback rows, which count in no arm),
+    ``model_name``, ``model_version``, ``strategy``, ``items`` (JSON list of movieIds), the Seldon
+    ``request`` and ``response`` JSON, ``created_at``, ``status`` (``open`` -> ``clicked`` or
+    ``unclicked``; ``fallback`` rows never get feedback), ``closed_at``, ``clicked_at``,
+    ``clicked_item``.
+``clicks``
+    Every accepted click on an item of an impression (raw event). ``counted`` is true for the one
+    click that turned its impression ``clicked``; a second item of the same row is recorded but not
+    counted; the same item twice is one row.
+``feedback``
+    The outbox: exactly one row per non-fallback impression (unique ``impression_id``) holding the
+    Seldon feedback payload and its delivery ``state`` (``pending`` -> ``sending`` -> ``sent``).
+    Rows are written in the same transaction as the event that decides the reward, so a crash can
+    leave neither a counted click without its feedback nor a feedback without its click.
+
+Transactions on SQLite start with ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a
+read-then-write transaction never fails on lock upgrade); the database runs in WAL mode with
+``synchronous=NORMAL`` (durable across process crashes; the last commits can be lost on power loss).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+impressions = sa.Table(
+    "impressions", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("puid", sa.String(64)),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("arm", sa.String(64)),
+    sa.Column("model_name", sa.String(64)),
+    sa.Column("model_version", sa.String(128)),
+    sa.Column("strategy", sa.String(32)),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("request", sa.JSON),
+    sa.Column("response", sa.JSON),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("clicked_at", sa.DateTime(timezone=True)),
+    sa.Column("clicked_item", sa.BigInteger),
+    sa.Index("ix_impressions_user_status", "user_id", "status"),
+    sa.Index("ix_impressions_status_created", "status", "created_at"),
+    sa.Index("ix_impressions_arm_created", "arm", "created_at"),
+)
+
+clicks = sa.Table(
+    "clicks", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("impression_id", sa.String(32), sa.ForeignKey("impressions.id"), nullable=False),
+    sa.Column("user_id", sa.BigInteger, nullable=False),
+    sa.Column("movie_id", sa.BigInteger, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("counted", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("impression_id", "movie_id", name="uq_clicks_impression_movie"),
+)
+
+feedback = sa.Table(
+    "feedback", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("impression_id", sa.String(32), sa.ForeignKey("impressions.id"), nullable=False, unique=True),
+    sa.Column("arm", sa.String(64), nullable=False),
+    sa.Column("reward", sa.Integer, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_feedback_state_next", "state", "next_attempt_at"),
+)
+
+
+def _v1_initial_schema(conn: sa.Connection) -> None:
+    for table in (impressions, clicks, feedback):
+        table.create(conn, checkfirst=True)
+
+
+#: Ordered migrations ``(version, function(connection))``; append, never edit a released one.
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema)]
+
+OPEN, CLICKED, UNCLICKED, FALLBACK = "open", "clicked", "unclicked", "fallback"
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def default_url() -> str:
+    from funflix import paths
+
+    return f"sqlite:///{paths.sub('website') / 'events.sqlite3'}"
+
+
+def create_store_engine(url: str) -> sa.Engine:
+    """An engine for ``url`` with the SQLite pragmas and ``BEGIN IMMEDIATE`` wired in."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def migrate(engine: sa.Engine) -> int:
+    """Apply pending migrations; returns the schema version. Safe to call from many processes."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+        schema_version.create(conn, checkfirst=True)
+        done = set(conn.execute(sa.select(schema_version.c.version)).scalars())
+        for version, step in MIGRATIONS:
+            if version in done:
+                continue
+            log.info("event store: applying migration %d (%s)", version, step.__name__)
+            step(conn)
+            conn.execute(schema_version.insert().values(version=version, applied_at=utcnow()))
+        return max([v for v, _ in MIGRATIONS] + list(done))
+
+
+@contextmanager
+def transaction(conn: sa.Connection):
+    """One transaction on ``conn`` (commits on success, rolls back on error)."""
+    if conn.in_transaction():
+        conn.rollback()
+    with conn.begin():
+        yield conn
+
+
+@dataclass(frozen=True)
+class Impression:
+    """A stored impression as the click and feedback code needs it."""
+
+    id: str
+    user_id: int
+    arm: str | None
+    items: list[int]
+    request: dict | None
+    response: dict | None
+    status: str
+    created_at: datetime
+
+
+def _feedback_row(impression_id: str, arm: str, reward: int, request: dict, response: dict, now: datetime) -> dict:
+    return {
+        "impression_id": impression_id, "arm": arm, "reward": reward,
+        "payload": {"request": request, "response": response, "reward": reward},
+        "state": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+    }
+
+
+def close_open_impressions(conn: sa.Connection, where, now: datetime) -> list[str]:
+    """Close the open impressions matching ``where`` as unclicked and queue their reward-0 feedback.
+
+    Runs inside the caller's transaction. Returns the arms of the impressions closed here; an
+    impression closed concurrently elsewhere is skipped (the status check is part of the UPDATE).
+    """
+    rows = conn.execute(
+        sa.select(impressions.c.id, impressions.c.arm, impressions.c.request, impressions.c.response)
+        .where(impressions.c.status == OPEN, where)
+    ).all()
+    closed = []
+    for row in rows:
+        updated = conn.execute(
+            impressions.update()
+            .where(impressions.c.id == row.id, impressions.c.status == OPEN)
+            .values(status=UNCLICKED, closed_at=now)
+        ).rowcount
+        if updated:
+            conn.execute(feedback.insert().values(_feedback_row(row.id, row.arm, 0, row.request, row.response, now)))
+            closed.append(row.arm)
+    return closed
+
+
+def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, items: list[int],
+                      arm: str | None, model_name: str | None = None, model_version: str | None = None,
+                      strategy: str | None = None, puid: str | None = None, request: dict | None = None,
+                      response: dict | None = None, now: datetime | None = None) -> list[str]:
+    """Store one rendered row; the user's earlier open rows are closed as unclicked (reward 0).
+
+    A row with ``arm=None`` is a fallback: stored for the record, never fed back, counted in no arm.
+    Returns the arms of the superseded impressions (for metrics).
+    """
+    now = now or utcnow()
+    with transaction(conn):
+        closed = close_open_impressions(conn, impressions.c.user_id == user_id, now)
+        conn.execute(impressions.insert().values(
+            id=impression_id, puid=puid, user_id=user_id, arm=arm, model_name=model_name,
+            model_version=model_version, strategy=strategy, items=[int(i) for i in items],
+            request=request, response=response, created_at=now,
+            status=OPEN if arm is not None else FALLBACK,
+        ))
+    return closed
+
+
+def get_impression(conn: sa.Connection, impression_id: str) -> Impression | None:
+    with transaction(conn):
+        row = conn.execute(sa.select(impressions).where(impressions.c.id == impression_id)).first()
+    if row is None:
+        return None
+    return Impression(id=row.id, user_id=row.user_id, arm=row.arm, items=list(row.items), request=row.request,
+                      response=row.response, status=row.status, created_at=as_utc(row.created_at))
+
+
+@dataclass(frozen=True)
+class ClickOutcome:
+    """What :func:`record_click` did: ``recorded`` (a new raw click row), ``counted`` (this click
+    turned the impression clicked and queued its reward-1 feedback), the impression's ``arm``."""
+
+    recorded: bool
+    counted: bool
+    arm: str | None
+    status: str
+
+
+def record_click(conn: sa.Connection, impression_id: str, user_id: int, movie_id: int,
+                 now: datetime | None = None) -> ClickOutcome:
+    """Record a click on ``movie_id`` in an impression; count the impression at most once.
+
+    The caller has checked the token (impression id and user). Raises ``LookupError`` when the
+    impression does not exist and ``ValueError`` when ``movie_id`` is not one of its items.
+    """
+    now = now or utcnow()
+    with transaction(conn):
+        row = conn.execute(sa.select(impressions).where(impressions.c.id == impression_id)).first()
+        if row is None or row.user_id != user_id:
+            raise LookupError(f"no impression {impression_id} for user {user_id}")
+        items = [int(i) for i in row.items]
+        if movie_id not in items:
+            raise ValueError(f"movie {movie_id} is not in impression {impression_id}")
+        counted = False
+        if row.status == OPEN:
+            counted = bool(conn.execute(
+                impressions.update()
+                .where(impressions.c.id == impression_id, impressions.c.status == OPEN)
+                .values(status=CLICKED, closed_at=now, clicked_at=now, clicked_item=movie_id)
+            ).rowcount)
+            if counted:
+                conn.execute(feedback.insert().values(
+                    _feedback_row(impression_id, row.arm, 1, row.request, row.response, now)))
+        exists = conn.execute(sa.select(clicks.c.id).where(
+            clicks.c.impression_id == impression_id, clicks.c.movie_id == movie_id)).first()
+        if exists is None:
+            conn.execute(clicks.insert().values(
+                impression_id=impression_id, user_id=user_id, movie_id=movie_id,
+                position=items.index(movie_id), counted=counted, created_at=now))
+        status = CLICKED if counted else row.status
+    return ClickOutcome(recorded=exists is None, counted=counted, arm=row.arm, status=status)
+
+
+def close_user_impressions(conn: sa.Connection, user_id: int, now: datetime | None = None) -> list[str]:
+    """Close a user's open impressions as unclicked (sign-out)."""
+    now = now or utcnow()
+    with transaction(conn):
+        return close_open_impressions(conn, impressions.c.user_id == user_id, now)
+
+
+def close_stale_impressions(conn: sa.Connection, older_than: timedelta, now: datetime | None = None) -> list[str]:
+    """Close every open impression older than ``older_than`` as unclicked (periodic flush)."""
+    now = now or utcnow()
+    with transaction(conn):
+        return close_open_impressions(conn, impressions.c.created_at < now - older_than, now)
+
+
+@dataclass(frozen=True)
+class FeedbackJob:
+    id: int
+    impression_id: str
+    arm: str
+    reward: int
+    payload: dict
+    attempts: int
+
+
+def claim_feedback(conn: sa.Connection, limit: int = 50, lease: timedelta = timedelta(seconds=30),
+                   now: datetime | None = None) -> list[FeedbackJob]:
+    """Claim up to ``limit`` due outbox rows for delivery (``pending`` -> ``sending``).
+
+    A claim is a lease: a row whose sender died is due again once ``claimed_until`` passes.
+    Claims are conditional UPDATEs, so two workers never both claim the same row.
+    """
+    now = now or utcnow()
+    due = sa.or_(
+        sa.and_(feedback.c.state == PENDING, feedback.c.next_attempt_at <= now),
+        sa.and_(feedback.c.state == SENDING, feedback.c.claimed_until < now),
+    )
+    jobs = []
+    with transaction(conn):
+        rows = conn.execute(sa.select(feedback).where(due).order_by(feedback.c.id).limit(limit)).all()
+        for row in rows:
+            claimed = conn.execute(
+                feedback.update().where(feedback.c.id == row.id, due)
+                .values(state=SENDING, claimed_until=now + lease, attempts=feedback.c.attempts + 1)
+            ).rowcount
+            if claimed:
+                jobs.append(FeedbackJob(row.id, row.impression_id, row.arm, row.reward, row.payload, row.attempts + 1))
+    return jobs
+
+
+def mark_feedback_sent(conn: sa.Connection, job_id: int, now: datetime | None = None) -> None:
+    with transaction(conn):
+        conn.execute(feedback.update().where(feedback.c.id == job_id, feedback.c.state == SENDING)
+                     .values(state=SENT, sent_at=now or utcnow(), claimed_until=None, last_error=None))
+
+
+def mark_feedback_failed(conn: sa.Connection, job_id: int, error: str, retry_in: timedelta,
+                         now: datetime | None = None) -> None:
+    """Put a claimed row back to ``pending``, due again after ``retry_in``."""
+    now = now or utcnow()
+    with transaction(conn):
+        conn.execute(feedback.update().where(feedback.c.id == job_id, feedback.c.state == SENDING)
+                     .values(state=PENDING, next_attempt_at=now + retry_in, claimed_until=None,
+                             last_error=error[:2000]))
+
+
+def arm_counts(conn: sa.Connection) -> dict[str, tuple[int, int]]:
+    """``{arm: (impressions, clicked impressions)}`` over non-fallback rows."""
+    clicked = sa.func.sum(sa.case((impressions.c.status == CLICKED, 1), else_=0))
+    with transaction(conn):
+        rows = conn.execute(
+            sa.select(impressions.c.arm, sa.func.count(), clicked)
+            .where(impressions.c.arm.is_not(None)).group_by(impressions.c.arm)
+        ).all()
+    return {arm: (int(n), int(c or 0)) for arm, n, c in rows}
+
+
+def feedback_counts(conn: sa.Connection) -> dict[tuple[str, int, str], int]:
+    """``{(arm, reward, state): rows}`` of the outbox."""
+    with transaction(conn):
+        rows = conn.execute(
+            sa.select(feedback.c.arm, feedback.c.reward, feedback.c.state, sa.func.count())
+            .group_by(feedback.c.arm, feedback.c.reward, feedback.c.state)
+        ).all()
+    return {(arm, int(reward), state): int(n) for arm, reward, state, n in rows}
+
+
+IMPRESSION_COLUMNS = ["impression_id", "user_id", "arm", "model_name", "model_version", "strategy",
+                      "created_at", "clicked", "clicked_at", "clicked_item", "status", "feedback_state"]
+
+
+def read_impressions(conn: sa.Connection) -> "pandas.DataFrame":  # noqa: F821
+    """All non-fallback impressions, oldest first (see :func:`load_impressions`)."""
+    import pandas as pd
+
+    query = (
+        sa.select(impressions.c.id.label("impression_id"), impressions.c.user_id, impressions.c.arm,
+                  impressions.c.model_name, impressions.c.model_version, impressions.c.strategy,
+                  impressions.c.created_at, impressions.c.clicked_at, impressions.c.clicked_item,
+                  impressions.c.status, feedback.c.state.label("feedback_state"))
+        .select_from(impressions.outerjoin(feedback, feedback.c.impression_id == impressions.c.id))
+        .where(impressions.c.arm.is_not(None))
+        .order_by(impressions.c.created_at, impressions.c.id)
+    )
+    with transaction(conn):
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame([r._asdict() for r in rows], columns=[c for c in IMPRESSION_COLUMNS if c != "clicked"])
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    frame["clicked_at"] = pd.to_datetime(frame["clicked_at"], utc=True)
+    frame["clicked"] = (frame["status"] == CLICKED).astype("int64")
+    frame["user_id"] = frame["user_id"].astype("int64")
+    frame["clicked_item"] = frame["clicked_item"].astype("Int64")
+    frame["feedback_state"] = frame["feedback_state"].fillna("none")
+    return frame[IMPRESSION_COLUMNS]
+
+
+def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """The experiment's impressions from the event store at ``db_url`` (default: the local SQLite).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-fallback impression, oldest first, with columns ``impression_id`` (str),
+        ``user_id`` (int64), ``arm`` (str), ``model_name``, ``model_version``, ``strategy``,
+        ``created_at`` (UTC datetime), ``clicked`` (0/1), ``clicked_at`` (UTC datetime or NaT),
+        ``clicked_item`` (Int64), ``status`` (open/clicked/unclicked) and ``feedback_state``
+        (none/pending/sending/sent). Open impressions count as not clicked (yet).
+    """
+    engine = create_store_engine(db_url or default_url())
+    try:
+        migrate(engine)
+        with engine.execution_options(readonly=True).connect() as conn:
+            return read_impressions(conn)
+    finally:
+        engine.dispose()
+
