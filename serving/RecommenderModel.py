@@ -1,0 +1,160 @@
+"""Seldon MODEL component serving one arm's recommender.
+
+Start with ``seldon-core-microservice funflix.serving.RecommenderModel.RecommenderModel
+--service-type MODEL --parameters '[{"name": "arm", "value": "challenger", "type": "STRING"}]'``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.proto import prediction_pb2
+from seldon_core.utils import json_to_seldon_message
+
+from funflix import paths
+from funflix.serving import metric_names
+from funflix.serving.experiment_config import NODE_NAME
+from funflix.serving.feedback_ledger import FeedbackLedger
+from funflix.serving.recommend_request import InvalidRequest, parse_features
+
+log = logging.getLogger(__name__)
+
+
+class RecommenderModel:
+    """Top-k recommendations of one arm, with per-arm impression and click counters.
+
+    Parameters (graph ``parameters``, all STRING)
+    ----------
+    arm : graph node name of this arm ("control", "challenger"); tags responses and metrics.
+    model : artifact folder name under the models root (default: ``arm``).
+    version : artifact version, or "latest".
+    models_root : folder holding ``<model>/<version>/`` (default: ``<FUNFLIX_HOME>/models``).
+    ledger : SQLite file recording credited feedback (default: ``<FUNFLIX_HOME>/serving/feedback-<arm>.sqlite``).
+    """
+
+    def __init__(self, arm: str = "control", model: str = "", version: str = "latest", models_root: str = "",
+                 ledger: str = ""):
+        if not isinstance(arm, str) or not NODE_NAME.match(arm):
+            raise ValueError(f"arm must be a graph node name like 'control', got {arm!r}")
+        if not str(version).strip():
+            raise ValueError("version must be an artifact version or 'latest'")
+        self.arm = arm
+        self.model = model or arm
+        self.version = str(version)
+        self.models_root = Path(models_root) if models_root else None
+        self.ledger_path = Path(ledger) if ledger else paths.sub("serving") / f"feedback-{arm}.sqlite"
+        self._recommender = None
+        self._ledger = None
+        self._local = threading.local()
+
+    def load(self) -> None:
+        """Load the artifact (once per gunicorn worker, after the fork)."""
+        from funflix.models.artifacts import load_recommender
+
+        self._recommender = load_recommender(self.model, self.version, root=self.models_root)
+        self._ledger = FeedbackLedger(self.ledger_path)
+        log.info("arm %s serves %s %s (%d items)", self.arm, self._recommender.name, self._recommender.version,
+                 self._recommender.n_items)
+
+    @property
+    def recommender(self):
+        if self._recommender is None:
+            raise SeldonMicroserviceException(f"arm {self.arm}: model not loaded", status_code=503,
+                                              reason="MICROSERVICE_NOT_READY")
+        return self._recommender
+
+    def predict(self, X, feature_names, meta=None) -> dict:
+        """The ranked list for the request's user, as an ordered ``{movieId: score}`` mapping and lists."""
+        try:
+            request = parse_features(X)
+        except InvalidRequest as exc:
+            raise SeldonMicroserviceException(str(exc), status_code=400) from None
+        recommender = self.recommender
+        started = time.perf_counter()
+        try:
+            rec = recommender.recommend(request.user_id, request.k, list(request.genres) or None)
+        except ValueError as exc:  # k beyond the catalogue, unknown genre
+            raise SeldonMicroserviceException(str(exc), status_code=400) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self._record(
+            {"type": "COUNTER", "key": metric_names.RECOMMENDATIONS, "value": 1, "tags": {"arm": self.arm}},
+            {"type": "TIMER", "key": metric_names.PREDICT_LATENCY, "value": elapsed_ms, "tags": {"arm": self.arm}},
+        )
+        return {
+            "user_id": request.user_id,
+            "recommendations": {str(item): score for item, score in zip(rec.items, rec.scores)},
+            "items": rec.items,
+            "scores": rec.scores,
+            "model": {"name": recommender.name, "version": recommender.version},
+            "strategy": rec.strategy,
+        }
+
+    def send_feedback_raw(self, feedback: prediction_pb2.Feedback) -> prediction_pb2.SeldonMessage:
+        """Credit reward 1 (clicked) or 0 (not clicked) to this arm, once per served list.
+
+        Seldon broadcasts feedback without routing to every child, so the served response's
+        ``meta.tags.arm`` decides which arm the list came from; its ``meta.puid`` is recorded in
+        the ledger so replays count once. (The raw form is needed: the plain ``send_feedback``
+        hook does not see the served response's meta.)
+        """
+        reward = feedback.reward
+        if reward not in (0.0, 1.0):
+            raise SeldonMicroserviceException(f"reward must be 0 (not clicked) or 1 (clicked), got {reward:g}")
+        meta = feedback.response.meta
+        if not feedback.HasField("response") or not meta.puid:
+            raise SeldonMicroserviceException("feedback needs the served response, with its meta.puid and meta.tags")
+        served = meta.tags.get("arm")
+        if served is None or served.WhichOneof("kind") != "string_value":
+            raise SeldonMicroserviceException("the served response has no meta.tags.arm naming the arm that served it")
+        if served.string_value != self.arm:
+            outcome = "other_arm"
+        elif self.ledger.first_time(meta.puid, reward):
+            outcome = "credited"
+        else:
+            outcome = "duplicate"
+        tags = {"arm": self.arm}
+        if outcome == "credited":
+            self._record({"type": "COUNTER", "key": metric_names.IMPRESSIONS, "value": 1, "tags": tags},
+                         {"type": "COUNTER", "key": metric_names.CLICKS, "value": reward, "tags": dict(tags)})
+        else:
+            self._record({"type": "COUNTER", "key": metric_names.FEEDBACK_IGNORED, "value": 1,
+                          "tags": {**tags, "reason": outcome}})
+        return json_to_seldon_message({
+            "jsonData": {"arm": self.arm, "puid": meta.puid, "reward": reward, "outcome": outcome,
+                         "credited": outcome == "credited"},
+            "meta": {"tags": self.tags(), "metrics": self.metrics()},
+        })
+
+    @property
+    def ledger(self) -> FeedbackLedger:
+        if self._ledger is None:
+            raise SeldonMicroserviceException(f"arm {self.arm}: model not loaded", status_code=503,
+                                              reason="MICROSERVICE_NOT_READY")
+        return self._ledger
+
+    def _record(self, *metrics: dict) -> None:
+        self._local.__dict__.setdefault("pending", []).extend(metrics)
+
+    def metrics(self) -> list[dict]:
+        """This thread's metric increments since the last call: Seldon calls it after each request."""
+        return self._local.__dict__.pop("pending", [])
+
+    def tags(self) -> dict:
+        """Meta tags of every response: the arm and the model that served it."""
+        if self._recommender is None:
+            return {"arm": self.arm}
+        return {"arm": self.arm, "model_name": self._recommender.name, "model_version": self._recommender.version}
+
+    def health_status(self) -> dict:
+        """The loaded model (503 until it is loaded)."""
+        recommender = self.recommender
+        return {"arm": self.arm, "model": recommender.name, "version": recommender.version,
+                "n_items": recommender.n_items}
+
+    def init_metadata(self) -> dict:
+        return {"name": self.arm, "versions": [self.version], "platform": "lightfm",
+                "custom": {"model": self.model}}

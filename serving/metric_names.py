@@ -1,0 +1,16 @@
+"""Names of the custom Prometheus metrics the serving components expose (one place for dashboards).
+
+Seldon's wrapper exposes a COUNTER ``key`` as ``<key>_total`` and a TIMER (milliseconds in)
+as a histogram in seconds ``<key>_bucket/_sum/_count``; every series carries ``model_name``
+(the graph node), ``worker_id`` (sum over it) and our ``arm`` tag.
+"""
+
+RECOMMENDATIONS = "funflix_recommendations"  # lists served by an arm (predict calls)
+IMPRESSIONS = "funflix_impressions"  # lists whose feedback (reward 0 or 1) was credited to the arm
+CLICKS = "funflix_clicks"  # credited feedback with reward 1
+FEEDBACK_IGNORED = "funflix_feedback_ignored"  # feedback not credited, by reason: other_arm, duplicate
+PREDICT_LATENCY = "funflix_predict_seconds"  # TIMER of the top-k computation
+
+GATEWAY_REQUESTS = "funflix_gateway_requests"  # gateway requests by endpoint, arm and HTTP code
+GATEWAY_LATENCY = "funflix_gateway_request_seconds"  # gateway latency by endpoint
+GATEWAY_UPSTREAM_ERRORS = "funflix_gateway_upstream_errors"  # component unavailable / timed out / failed
