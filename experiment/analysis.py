@@ -30,7 +30,8 @@ class AnalysisConfig:
     ``expected_split`` maps arm -> configured traffic share (default: equal shares over the
     arms seen). ``decision_rule`` picks the test the verdict rests on: the always-valid
     ``sequential`` test (safe to read any time) or the ``fixed``-horizon user-level z-test,
-    read once ``planned_per_arm`` impressions per arm are in.
+    read once ``planned_per_arm`` impressions per arm are in. ``adaptive_routing`` (a bandit
+    router) skips the sample-ratio check, since the split is meant to drift.
     """
 
     control: str = DEFAULT_CONTROL
@@ -44,6 +45,7 @@ class AnalysisConfig:
     loss_threshold: float = 0.001
     decision_rule: Literal["sequential", "fixed"] = "sequential"
     planned_per_arm: int | None = None
+    adaptive_routing: bool = False
     max_points: int = 200
 
     def __post_init__(self) -> None:
@@ -158,9 +160,13 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
     ratios = {a: ratios.get(a, RatioStatistic(0, 0, 0, 0, 0, 0)) for a in arms}
     user_level = tuple(_user_summary(a, ratios[a]) for a in arms)
 
-    split = cfg.expected_split or {a: 1.0 for a in arms}
-    srm = check_srm(arms, [props[a].n for a in arms], [split.get(a, 0.0) or 0.0 for a in arms], cfg.srm_threshold) \
-        if all(split.get(a, 0.0) > 0 for a in arms) else _srm_unconfigured(arms, props, split, cfg)
+    split = dict(cfg.expected_split) if cfg.expected_split and not cfg.adaptive_routing else {a: 1.0 for a in arms}
+    if cfg.adaptive_routing:
+        srm = SrmResult(arms=tuple(arms), observed=tuple(props[a].n for a in arms), threshold=cfg.srm_threshold)
+    elif all(split.get(a, 0.0) > 0 for a in arms):
+        srm = check_srm(arms, [props[a].n for a in arms], [split[a] for a in arms], cfg.srm_threshold)
+    else:
+        srm = _srm_unconfigured(arms, props, split, cfg)
     chi = chi_square_test([props[a] for a in arms], cfg.alpha)
 
     challengers = [a for a in arms if a != cfg.control]
@@ -204,6 +210,9 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
         notes.append(f"{len(challengers)} challengers: fixed-horizon p-values are Holm-adjusted and the "
                      f"sequential tests run at alpha/{len(challengers)} = {seq_alpha:.4g} (Bonferroni), "
                      f"so the chance of any false winner stays at or below {cfg.alpha}")
+    if cfg.adaptive_routing:
+        notes.append("adaptive (bandit) routing: the split drifts by design, so there is no sample-ratio check, "
+                     "and pooled estimates may be biased by time trends")
     deff = max((u.design_effect for u in user_level), default=1.0)
     if deff > 1.1:
         notes.append(f"users see several impressions: design effect up to {deff:.2f}, so impression-level "

@@ -1,0 +1,234 @@
+"""``funflix plan`` (sample size and duration) and ``funflix analyze`` (verdict, report)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers) -> None:
+    """Add the ``plan`` and ``analyze`` subcommands."""
+    p = subparsers.add_parser("plan", help="sample size per arm and duration of the A/B test",
+                              description="Sample size per arm to tell a baseline CTR from a target (or MDE): "
+                                          "Fleiss with continuity correction beside the normal and arcsine "
+                                          "approximations, and the days it takes at a given traffic.")
+    p.add_argument("--baseline", type=_rate, required=True, help="control CTR, e.g. 0.07")
+    effect = p.add_mutually_exclusive_group(required=True)
+    effect.add_argument("--target", type=_rate, help="challenger CTR to detect, e.g. 0.11")
+    effect.add_argument("--mde", type=float, help="minimum detectable effect (absolute, or relative with --relative)")
+    p.add_argument("--relative", action="store_true", help="--mde is relative to the baseline (0.2 = +20%%)")
+    p.add_argument("--alpha", type=_rate, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--power", type=_rate, default=0.9, help="power (default 0.9)")
+    p.add_argument("--sides", type=int, choices=(1, 2), default=1, help="one- or two-sided test (default 1)")
+    p.add_argument("--control-share", type=_rate, default=0.5, help="control's share of traffic (default 0.5)")
+    p.add_argument("--design-effect", type=float, default=1.0,
+                   help="variance inflation from users seeing several impressions (default 1)")
+    p.add_argument("--traffic-per-day", type=float, help="impressions per day over all arms")
+    _add_source(p, "observe impressions/day from the event store at URL (when --traffic-per-day is not given)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=plan_command)
+    _one_line_errors(p)
+
+    a = subparsers.add_parser("analyze", help="analyse the A/B test from the event store: verdict and report",
+                              description="Per-arm CTR, z and chi-square tests, user-level (delta method) test, "
+                                          "sample-ratio check, always-valid sequential test, Bayesian "
+                                          "probability to beat control, and a verdict.")
+    _add_source(a, "event store URL (default: the local SQLite under FUNFLIX_HOME)")
+    a.add_argument("--control", default=None, help="name of the control arm (default: control)")
+    a.add_argument("--alpha", type=_rate, default=0.05, help="significance level (default 0.05)")
+    a.add_argument("--split", type=_split, default=None,
+                   help="configured split as arm=share,... (default: charts/funflix/values.yaml, else equal)")
+    a.add_argument("--mixture-sd", type=float, default=0.03,
+                   help="mSPRT prior scale of the CTR difference (default 0.03)")
+    a.add_argument("--decision", choices=("sequential", "fixed"), default="sequential",
+                   help="test the verdict rests on (default: the always-valid sequential test)")
+    a.add_argument("--planned-per-arm", type=int, default=None,
+                   help="planned impressions per arm (from funflix plan): fixed-horizon read point")
+    a.add_argument("--json", action="store_true", help="print one JSON document")
+    a.add_argument("--report", nargs="?", const="", default=None, metavar="PATH",
+                   help="write the HTML report (default path: <FUNFLIX_HOME>/reports/experiment-<time>.html)")
+    a.set_defaults(func=analyze_command)
+    _one_line_errors(a)
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Bad arguments end with one line on stderr and exit status 2 (no usage dump)."""
+
+    def error(message: str):
+        parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
+
+    parser.error = error
+
+
+def _add_source(parser: argparse.ArgumentParser, db_help: str) -> None:
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--db-url", default=None, help=db_help)
+    source.add_argument("--csv", default=None, metavar="FILE",
+                        help="impressions CSV with columns impression_id,user_id,arm,created_at,clicked")
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def _split(text: str) -> dict[str, float]:
+    split = {}
+    for part in text.split(","):
+        name, sep, share = part.partition("=")
+        try:
+            value = float(share)
+        except ValueError:
+            value = -1.0
+        if not sep or not name.strip() or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected arm=share,... with positive shares, got {text!r}")
+        split[name.strip()] = value
+    return split
+
+
+def load_source(db_url: str | None, csv: str | None):
+    """Impressions from a CSV file or the event store."""
+    import pandas as pd
+
+    if csv is not None:
+        try:
+            return pd.read_csv(csv)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such file: {csv}") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {csv} as CSV: {str(exc).splitlines()[0]}") from None
+    from funflix.website.store import load_impressions
+
+    try:
+        return load_impressions(db_url)
+    except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise ValueError(f"cannot read the event store at {db_url or 'the default URL'}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        raise
+
+
+def observed_traffic_per_day(impressions) -> float:
+    """Impressions per day over the observed period (needs two impressions at different times)."""
+    import pandas as pd
+
+    from .analysis import validate_impressions
+
+    df = validate_impressions(impressions)
+    if len(df) < 2:
+        raise ValueError("need at least two impressions to observe traffic per day")
+    span = (df["created_at"].max() - df["created_at"].min()) / pd.Timedelta(days=1)
+    if span <= 0:
+        raise ValueError("all impressions share one timestamp: cannot observe traffic per day")
+    return len(df) / span
+
+
+def plan_command(args) -> int:
+    from .design import PlanConfig, plan
+
+    traffic = args.traffic_per_day
+    if traffic is None and (args.db_url or args.csv):
+        traffic = observed_traffic_per_day(load_source(args.db_url, args.csv))
+    result = plan(PlanConfig(baseline=args.baseline, target=args.target, mde=args.mde, relative_mde=args.relative,
+                             alpha=args.alpha, power=args.power, sides=args.sides,
+                             control_share=args.control_share, design_effect=args.design_effect,
+                             traffic_per_day=traffic))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+        return 0
+    print(f"baseline {result.baseline:.4f} -> target {result.target:.4f} "
+          f"(absolute {result.absolute_effect:+.4f}, relative {result.relative_effect:+.1%}); "
+          f"alpha {result.alpha}, power {result.power}, {result.sides}-sided, control share {result.control_share}")
+    if result.design_effect != 1.0:
+        print(f"inflated by design effect {result.design_effect}")
+    print(f"{'method':<12}{'control':>10}{'challenger':>12}{'total':>10}{'days':>8}")
+    for s in result.sample_sizes:
+        days = f"{s.days:.1f}" if s.days is not None else "-"
+        print(f"{s.method:<12}{s.control:>10,}{s.challenger:>12,}{s.total:>10,}{days:>8}")
+    if traffic is not None:
+        print(f"traffic: {traffic:,.0f} impressions/day")
+    return 0
+
+
+def _experiment_settings(split_arg):
+    """(split, adaptive routing) from --split or the experiment config in charts/funflix/values.yaml."""
+    if split_arg is not None:
+        return split_arg, False
+    try:
+        from funflix.serving.experiment_config import load_experiment
+
+        experiment = load_experiment()
+    except (ImportError, OSError, ValueError) as exc:
+        log.info("no experiment config (%s); assuming an equal split", exc)
+        return None, False
+    return {arm.name: arm.split for arm in experiment.arms}, experiment.routing == "thompson"
+
+
+def analyze_command(args) -> int:
+    from funflix import paths
+
+    from .analysis import AnalysisConfig, analyze
+    from .constants import DEFAULT_CONTROL
+
+    split, adaptive = _experiment_settings(args.split)
+    control = args.control or DEFAULT_CONTROL
+    if args.mixture_sd <= 0:
+        raise ValueError(f"--mixture-sd must be positive, got {args.mixture_sd}")
+    if args.planned_per_arm is not None and args.planned_per_arm <= 0:
+        raise ValueError(f"--planned-per-arm must be positive, got {args.planned_per_arm}")
+    impressions = load_source(args.db_url, args.csv)
+    arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
+    if args.control and arms_seen and control not in arms_seen and control not in (split or {}):
+        raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
+    config = AnalysisConfig(control=control, alpha=args.alpha, expected_split=split, mixture_sd=args.mixture_sd,
+                            decision_rule=args.decision, planned_per_arm=args.planned_per_arm,
+                            adaptive_routing=adaptive)
+    result = analyze(impressions, config)
+    report_path = None
+    if args.report is not None:
+        from datetime import datetime, timezone
+
+        from .report import write_report
+
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        target = args.report or paths.sub("reports") / f"experiment-{stamp}.html"
+        report_path = write_report(result, target)
+        log.info("report written to %s", report_path)
+    if args.json:
+        data = result.to_dict(include_timeline=False)
+        data["report"] = str(report_path) if report_path else None
+        print(json.dumps(data))
+        return 0
+    _print_summary(result, report_path)
+    return 0
+
+
+def _print_summary(result, report_path) -> None:
+    out = sys.stdout
+    for a in result.arms:
+        print(f"{a.arm:<12} {a.impressions:>9,} impressions {a.clicks:>8,} clicks  CTR {a.ctr:.4f} "
+              f"[{a.ci_lower:.4f}, {a.ci_upper:.4f}]", file=out)
+    srm = result.srm
+    print(f"sample ratio: p = {srm.p_value:.3g} -> {'MISMATCH' if srm.mismatch else 'ok'}", file=out)
+    for c in result.comparisons:
+        u, s, b = c.user_level, c.sequential, c.bayesian
+        print(f"{c.arm} vs {result.control}: difference {u.difference:+.4f} "
+              f"[{u.difference_ci[0]:+.4f}, {u.difference_ci[1]:+.4f}] (user level, p = {u.p_value:.3g}), "
+              f"lift {u.relative_lift:+.1%}; z-test p = {c.z_test.p_value:.3g}; "
+              f"sequential p = {s.p_value:.3g} [{s.ci[0]:+.4f}, {s.ci[1]:+.4f}]; "
+              f"P(better) = {b.probability_challenger_better:.1%}", file=out)
+    for note in result.notes:
+        print(f"note: {note}", file=out)
+    v = result.verdict
+    print(f"VERDICT: {v.decision}{f' ({v.arm})' if v.arm else ''} -- rests on {v.rests_on}: {v.reason}", file=out)
+    if report_path:
+        print(f"report: {report_path}", file=out)
