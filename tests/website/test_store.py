@@ -1,0 +1,149 @@
+"""The event store on real SQLite: migrations, exactly-once clicks, the outbox, load_impressions."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from funflix.website import store
+
+
+@pytest.fixture
+def engine(db_url):
+    engine = store.create_store_engine(db_url)
+    store.migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def conn(engine):
+    with engine.connect() as connection:
+        yield connection
+
+
+def impression(conn, impression_id, user_id=7, arm="control", items=(10, 20, 30), **kwargs):
+    return store.record_impression(conn, impression_id=impression_id, user_id=user_id, items=list(items), arm=arm,
+                                   request={"jsonData": {"user_id": user_id, "k": len(items)}},
+                                   response={"meta": {"puid": impression_id, "routing": {"ab-router": 0}}}, **kwargs)
+
+
+def outbox(conn):
+    with store.transaction(conn):
+        return conn.execute(sa.select(store.feedback.c.impression_id, store.feedback.c.reward,
+                                      store.feedback.c.state).order_by(store.feedback.c.id)).all()
+
+
+def test_migrations_are_recorded_and_idempotent(engine):
+    assert store.migrate(engine) == store.MIGRATIONS[-1][0]
+    with engine.connect() as connection:
+        versions = connection.execute(sa.select(store.schema_version.c.version)).scalars().all()
+    assert versions == [v for v, _ in store.MIGRATIONS]
+
+
+def test_new_row_closes_the_users_open_rows_with_reward_zero(conn):
+    assert impression(conn, "a" * 32) == []
+    assert impression(conn, "b" * 32, user_id=8) == []
+    assert impression(conn, "c" * 32) == ["control"]
+    assert [(i, r) for i, r, _ in outbox(conn)] == [("a" * 32, 0)]
+    assert store.get_impression(conn, "a" * 32).status == store.UNCLICKED
+    assert store.get_impression(conn, "b" * 32).status == store.OPEN
+
+
+def test_click_counts_once_per_impression_and_records_each_item(conn):
+    impression(conn, "a" * 32)
+    first = store.record_click(conn, "a" * 32, 7, 20)
+    again = store.record_click(conn, "a" * 32, 7, 20)
+    other = store.record_click(conn, "a" * 32, 7, 30)
+    assert (first.counted, first.recorded) == (True, True)
+    assert (again.counted, again.recorded) == (False, False)
+    assert (other.counted, other.recorded, other.status) == (False, True, store.CLICKED)
+    assert outbox(conn) == [("a" * 32, 1, store.PENDING)]
+    with store.transaction(conn):
+        rows = conn.execute(sa.select(store.clicks.c.movie_id, store.clicks.c.position, store.clicks.c.counted)
+                            .order_by(store.clicks.c.id)).all()
+    assert [tuple(r) for r in rows] == [(20, 1, True), (30, 2, False)]
+
+
+def test_click_refuses_foreign_items_and_other_users(conn):
+    impression(conn, "a" * 32)
+    with pytest.raises(ValueError):
+        store.record_click(conn, "a" * 32, 7, 99)
+    with pytest.raises(LookupError):
+        store.record_click(conn, "a" * 32, 8, 20)
+    with pytest.raises(LookupError):
+        store.record_click(conn, "f" * 32, 7, 20)
+    assert outbox(conn) == []
+
+
+def test_click_after_close_is_recorded_but_not_counted(conn):
+    impression(conn, "a" * 32)
+    store.close_user_impressions(conn, 7)
+    late = store.record_click(conn, "a" * 32, 7, 10)
+    assert (late.recorded, late.counted, late.status) == (True, False, store.UNCLICKED)
+    assert outbox(conn) == [("a" * 32, 0, store.PENDING)]
+
+
+def test_fallback_rows_get_no_feedback_and_are_not_loaded(conn, db_url):
+    impression(conn, "a" * 32, arm=None)
+    impression(conn, "b" * 32)
+    assert store.record_click(conn, "b" * 32, 7, 10).counted
+    assert not store.record_click(conn, "a" * 32, 7, 10).counted
+    assert outbox(conn) == [("b" * 32, 1, store.PENDING)]
+    frame = store.load_impressions(db_url)
+    assert list(frame["impression_id"]) == ["b" * 32]
+
+
+def test_stale_rows_close_after_the_ttl(conn):
+    start = store.utcnow()
+    impression(conn, "a" * 32, now=start - timedelta(seconds=100))
+    impression(conn, "b" * 32, user_id=8, now=start)
+    assert store.close_stale_impressions(conn, timedelta(seconds=50), now=start) == ["control"]
+    assert [i for i, _, _ in outbox(conn)] == ["a" * 32]
+
+
+def test_outbox_claims_are_exclusive_and_failures_wait_their_backoff(conn, engine):
+    impression(conn, "a" * 32)
+    store.close_user_impressions(conn, 7)
+    now = store.utcnow()
+    jobs = store.claim_feedback(conn, now=now)
+    assert [(j.impression_id, j.reward, j.attempts) for j in jobs] == [("a" * 32, 0, 1)]
+    with engine.connect() as other:
+        assert store.claim_feedback(other, now=now) == []
+    store.mark_feedback_failed(conn, jobs[0].id, "down", timedelta(seconds=10), now=now)
+    assert store.claim_feedback(conn, now=now + timedelta(seconds=5)) == []
+    retry = store.claim_feedback(conn, now=now + timedelta(seconds=11))
+    assert [j.attempts for j in retry] == [2]
+    store.mark_feedback_sent(conn, retry[0].id)
+    assert outbox(conn) == [("a" * 32, 0, store.SENT)]
+    assert store.claim_feedback(conn, now=now + timedelta(hours=1)) == []
+
+
+def test_a_dead_senders_lease_expires(conn):
+    impression(conn, "a" * 32)
+    store.close_user_impressions(conn, 7)
+    now = store.utcnow()
+    assert len(store.claim_feedback(conn, lease=timedelta(seconds=30), now=now)) == 1
+    assert store.claim_feedback(conn, now=now + timedelta(seconds=29)) == []
+    assert len(store.claim_feedback(conn, now=now + timedelta(seconds=31))) == 1
+
+
+def test_load_impressions_contract(conn, db_url):
+    impression(conn, "a" * 32, user_id=1)
+    impression(conn, "b" * 32, user_id=2, arm="challenger")
+    store.record_click(conn, "b" * 32, 2, 30)
+    frame = store.load_impressions(db_url)
+    assert list(frame.columns) == store.IMPRESSION_COLUMNS
+    assert frame[["impression_id", "user_id", "arm", "clicked"]].values.tolist() == [
+        ["a" * 32, 1, "control", 0], ["b" * 32, 2, "challenger", 1]]
+    assert str(frame["created_at"].dt.tz) == "UTC"
+    assert frame["clicked_item"].tolist()[1] == 30
+    assert frame["feedback_state"].tolist() == ["none", "pending"]
+
+
+def test_a_failed_transaction_leaves_nothing(conn):
+    impression(conn, "a" * 32)
+    with pytest.raises(sa.exc.IntegrityError):
+        impression(conn, "a" * 32)  # same id: the insert fails after the earlier row was closed
+    assert store.get_impression(conn, "a" * 32).status == store.OPEN
+    assert outbox(conn) == []
