@@ -31,5 +31,11 @@ def make_impressions(n=20_000, ctr=(0.07, 0.09), users=3_000, arms=("control", "
 
 
 @pytest.fixture
+def impressions_factory():
+    """``make_impressions(**kwargs)``: synthetic event-store rows."""
+    return make_impressions
+
+
+@pytest.fixture
 def impressions():
     return make_impressions()
