@@ -49,6 +49,7 @@ class RecommenderModel:
         self.ledger_path = Path(ledger) if ledger else paths.sub("serving") / f"feedback-{arm}.sqlite"
         self._recommender = None
         self._ledger = None
+        self._series_started = False
         self._local = threading.local()
 
     def load(self) -> None:
@@ -57,6 +58,7 @@ class RecommenderModel:
 
         self._recommender = load_recommender(self.model, self.version, root=self.models_root)
         self._ledger = FeedbackLedger(self.ledger_path)
+        self._series_started = False
         log.info("arm %s serves %s %s (%d items)", self.arm, self._recommender.name, self._recommender.version,
                  self._recommender.n_items)
 
@@ -74,12 +76,19 @@ class RecommenderModel:
         except InvalidRequest as exc:
             raise SeldonMicroserviceException(str(exc), status_code=400) from None
         recommender = self.recommender
+        unknown = sorted(set(request.genres) - set(recommender.genres))
+        if unknown:  # refused even when the user is known and the genres would go unused
+            raise SeldonMicroserviceException(f"unknown genre(s) {unknown}; known: {', '.join(recommender.genres)}")
         started = time.perf_counter()
         try:
             rec = recommender.recommend(request.user_id, request.k, list(request.genres) or None)
         except ValueError as exc:  # k beyond the catalogue, unknown genre
             raise SeldonMicroserviceException(str(exc), status_code=400) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
+        if not self._series_started:  # impressions and clicks exist at 0 from the first list served
+            self._series_started = True
+            self._record(*({"type": "COUNTER", "key": key, "value": 0, "tags": {"arm": self.arm}}
+                           for key in (metric_names.IMPRESSIONS, metric_names.CLICKS)))
         self._record(
             {"type": "COUNTER", "key": metric_names.RECOMMENDATIONS, "value": 1, "tags": {"arm": self.arm}},
             {"type": "TIMER", "key": metric_names.PREDICT_LATENCY, "value": elapsed_ms, "tags": {"arm": self.arm}},
@@ -118,8 +127,9 @@ class RecommenderModel:
             outcome = "duplicate"
         tags = {"arm": self.arm}
         if outcome == "credited":
-            self._record({"type": "COUNTER", "key": metric_names.IMPRESSIONS, "value": 1, "tags": tags},
-                         {"type": "COUNTER", "key": metric_names.CLICKS, "value": reward, "tags": dict(tags)})
+            self._record({"type": "COUNTER", "key": metric_names.IMPRESSIONS, "value": 1, "tags": tags})
+            if reward:  # a zero would vanish in the proto (proto3 omits it) and break Seldon's metrics update
+                self._record({"type": "COUNTER", "key": metric_names.CLICKS, "value": 1, "tags": dict(tags)})
         else:
             self._record({"type": "COUNTER", "key": metric_names.FEEDBACK_IGNORED, "value": 1,
                           "tags": {**tags, "reason": outcome}})

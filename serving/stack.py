@@ -160,7 +160,9 @@ class LocalStack:
 
     # ---- processes
     def _env(self, **extra: str) -> dict[str, str]:
-        env = {**os.environ, "FUNFLIX_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "FUNFLIX_HOME": str(self.home), "PYTHONUNBUFFERED": "1",
+               # one BLAS thread per worker: spinning BLAS threads of several workers starve each other
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         env.update(extra)
         return env
 

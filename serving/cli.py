@@ -1,0 +1,65 @@
+"""``funflix up``: run the local stack (components, gateway, website, Prometheus) until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import time
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "up", help="start the local stack: Seldon components, gateway, website, Prometheus",
+        description="Start the A/B graph (router and one model component per arm, as seldon-core-microservice "
+                    "processes), the gateway with Seldon's REST API, the website and Prometheus; wait until all "
+                    "are healthy, print their URLs, and stop everything on Ctrl-C. Logs go to <home>/logs/.")
+    parser.add_argument("--config", help="values.yaml with the experiment section (default: charts/funflix/values.yaml)")
+    parser.add_argument("--models-root", help="trained artifacts (default: <home>/models)")
+    parser.add_argument("--gateway-port", type=int, default=8000, help="unified endpoint port (default 8000)")
+    parser.add_argument("--website-port", type=int, default=5000, help="website port (default 5000)")
+    parser.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (default 9090)")
+    parser.add_argument("--component-port", type=int, default=9000,
+                        help="REST port of the router; arm i gets this + 1 + i (default 9000)")
+    parser.add_argument("--metrics-port", type=int, default=6000,
+                        help="metrics port of the router; arm i gets this + 1 + i (default 6000)")
+    parser.add_argument("--model-workers", type=int, default=2, help="gunicorn workers per arm (default 2)")
+    parser.add_argument("--timeout", type=float, default=2.0,
+                        help="seconds the gateway waits for a component before answering 503 (default 2)")
+    parser.add_argument("--no-website", action="store_true", help="do not start the website")
+    parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    parser.set_defaults(func=run_up)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from funflix.serving.stack import LocalStack
+
+    if args.model_workers < 1 or args.timeout <= 0:
+        raise ValueError("--model-workers must be >= 1 and --timeout > 0")
+    stack = LocalStack(config_path=args.config, models_root=args.models_root, gateway_port=args.gateway_port,
+                       website_port=args.website_port, prometheus_port=args.prometheus_port,
+                       component_port=args.component_port, metrics_port=args.metrics_port,
+                       website=not args.no_website, prometheus=not args.no_prometheus,
+                       model_workers=args.model_workers, timeout=args.timeout)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack as cleanly as Ctrl-C
+    log.info("starting the local stack (logs in %s)", stack.log_dir)
+    with stack:
+        width = max(len(name) for name in stack.urls())
+        for name, url in stack.urls().items():
+            print(f"{name:<{width}}  {url}", flush=True)
+        print(f"experiment {stack.config.name!r}: {stack.config.routing} routing over "
+              + ", ".join(f"{arm.name} {arm.split:.0%}" for arm in stack.config.arms)
+              + "; Ctrl-C stops everything", flush=True)
+        down: set[str] = set()
+        while True:
+            time.sleep(1.0)
+            for name, process in stack.processes.items():
+                if not process.running and name not in down:
+                    down.add(name)
+                    log.error("%s exited; see %s", name, process.log_path)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,121 @@
+"""The model component in-process: response form, tags, metrics, and feedback credited once to
+the serving arm (as two gunicorn workers sharing one ledger would)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.utils import json_to_feedback, seldon_message_to_json
+
+from funflix.serving import metric_names
+from funflix.serving.RecommenderModel import RecommenderModel
+
+
+@pytest.fixture()
+def make_model(quick_models_root, tmp_path):
+    def make(arm="control"):
+        model = RecommenderModel(arm=arm, models_root=str(quick_models_root), ledger=str(tmp_path / f"{arm}.sqlite"))
+        model.load()
+        return model
+    return make
+
+
+def served(model, user_id=1, k=5, puid="p-1"):
+    """What the gateway would have answered: the model's jsonData plus meta (puid, tags, routing)."""
+    answer = model.predict({"user_id": user_id, "k": k}, [])
+    model.metrics()  # Seldon drains the request's metrics right after predict
+    return {"jsonData": answer, "meta": {"puid": puid, "tags": model.tags(), "routing": {"ab-router": 0}}}
+
+
+def outcome(message) -> dict:
+    return seldon_message_to_json(message)["jsonData"]
+
+
+def feedback(response, reward):
+    return json_to_feedback({"request": {"jsonData": {"user_id": 1, "k": 5}}, "response": response, "reward": reward})
+
+
+def test_predict_returns_the_ordered_list_with_scores_and_the_model(make_model):
+    model = make_model("challenger")
+    answer = model.predict({"user_id": 1, "k": 5}, [])
+    assert list(answer["recommendations"]) == [str(item) for item in answer["items"]]
+    assert list(answer["recommendations"].values()) == answer["scores"]
+    assert answer["scores"] == sorted(answer["scores"], reverse=True) and len(answer["items"]) == 5
+    assert answer["model"]["name"] == "challenger" and answer["model"]["version"].startswith("v")
+    assert answer["strategy"] == "personal"
+    assert model.predict(np.array([[10**6]]), [])["strategy"] == "popularity"  # unknown user: cold start
+    assert model.tags() == {"arm": "challenger", "model_name": "challenger", "model_version": answer["model"]["version"]}
+    assert model.health_status()["n_items"] > 0
+
+
+@pytest.mark.parametrize("features", [{"user_id": 1, "k": 10**6}, {"user_id": "1"}, {"k": 2}, "1"])
+def test_bad_requests_are_400s_and_count_nothing(make_model, features):
+    model = make_model()
+    with pytest.raises(SeldonMicroserviceException) as caught:
+        model.predict(features, [])
+    assert caught.value.status_code == 400
+    assert model.metrics() == []
+
+
+def test_metrics_report_each_request_once(make_model):
+    model = make_model()
+    model.predict({"user_id": 1}, [])
+    first = {(m["key"], m["type"], m["tags"]["arm"], m["value"] if m["type"] == "COUNTER" else None)
+             for m in model.metrics()}
+    assert first == {(metric_names.RECOMMENDATIONS, "COUNTER", "control", 1),
+                     (metric_names.PREDICT_LATENCY, "TIMER", "control", None),
+                     (metric_names.IMPRESSIONS, "COUNTER", "control", 0),  # series exist from the start
+                     (metric_names.CLICKS, "COUNTER", "control", 0)}
+    assert model.metrics() == []
+    model.predict({"user_id": 1}, [])
+    assert {m["key"] for m in model.metrics()} == {metric_names.RECOMMENDATIONS, metric_names.PREDICT_LATENCY}
+
+
+def _increments(message) -> dict:
+    return {(m.key, m.tags.get("reason", "")): m.value for m in message.meta.metrics}
+
+
+def test_a_click_is_credited_once_to_the_serving_arm(make_model):
+    control, other_worker, challenger = make_model("control"), make_model("control"), make_model("challenger")
+    response = served(control, puid="click-1")
+    first = control.send_feedback_raw(feedback(response, 1))
+    assert outcome(first)["credited"] is True
+    assert _increments(first) == {(metric_names.IMPRESSIONS, ""): 1.0, (metric_names.CLICKS, ""): 1.0}
+    retry = other_worker.send_feedback_raw(feedback(response, 1))  # same ledger, another process
+    assert outcome(retry)["outcome"] == "duplicate"
+    assert _increments(retry) == {(metric_names.FEEDBACK_IGNORED, "duplicate"): 1.0}
+    broadcast = challenger.send_feedback_raw(feedback(response, 1))
+    assert outcome(broadcast)["outcome"] == "other_arm"
+    assert _increments(broadcast) == {(metric_names.FEEDBACK_IGNORED, "other_arm"): 1.0}
+
+
+def test_a_reward_of_zero_counts_an_impression_without_a_click(make_model):
+    model = make_model()
+    answer = model.send_feedback_raw(feedback(served(model, puid="miss-1"), 0))
+    assert _increments(answer) == {(metric_names.IMPRESSIONS, ""): 1.0}
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda r: r["meta"].pop("puid"), "served response"),
+    (lambda r: r["meta"].pop("tags"), "meta.tags.arm"),
+    (lambda r: r["meta"]["tags"].update(arm=3), "meta.tags.arm"),
+])
+def test_feedback_without_a_served_response_is_a_400(make_model, change, reason):
+    model = make_model()
+    response = served(model)
+    change(response)
+    with pytest.raises(SeldonMicroserviceException) as caught:
+        model.send_feedback_raw(feedback(response, 1))
+    assert caught.value.status_code == 400 and reason in caught.value.message
+    with pytest.raises(SeldonMicroserviceException) as caught:
+        model.send_feedback_raw(feedback(served(model), 0.5))
+    assert "reward must be 0" in caught.value.message
+    assert model.metrics() == []
+
+
+def test_bad_graph_parameters_fail_at_start(quick_models_root):
+    with pytest.raises(ValueError, match="arm"):
+        RecommenderModel(arm="Control!")
+    with pytest.raises(FileNotFoundError):
+        RecommenderModel(arm="control", version="v0-missing", models_root=str(quick_models_root)).load()
