@@ -39,7 +39,8 @@ def _finish(figure: Figure, axes, empty: bool) -> Figure:
     if empty:
         axes.text(0.5, 0.5, "no impressions yet", ha="center", va="center", transform=axes.transAxes)
     else:
-        axes.legend(loc="best", frameon=False, fontsize=9)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(loc="best", frameon=False, fontsize=9)
         figure.autofmt_xdate()
     figure.tight_layout()
     return figure

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.multitest import multipletests
+
+from funflix.experiment import AnalysisConfig, analyze
+from funflix.experiment.constants import NO_DATA, ONE_ARM_ONLY
+
+
+def _strict_json(result) -> dict:
+    text = json.dumps(result.to_dict(), allow_nan=False)  # raises on NaN or inf
+    return json.loads(text)
+
+
+def test_clear_winner_ships_on_the_sequential_test(impressions):
+    result = analyze(impressions)
+    assert [a.arm for a in result.arms] == ["control", "challenger"]
+    assert result.verdict.decision == "ship" and result.verdict.arm == "challenger"
+    assert "mSPRT" in result.verdict.rests_on
+    c = result.comparison("challenger")
+    assert c.user_level.difference == pytest.approx(c.z_test.difference)
+    assert c.user_level.standard_error > c.z_test.standard_error  # users repeat: design effect > 1
+    assert all(u.design_effect > 1 for u in result.user_level)
+    assert c.sequential.ci[0] <= c.user_level.difference_ci[0]  # always-valid costs width
+    assert c.bayesian.probability_challenger_better > 0.99
+    assert not result.srm.mismatch and result.errors == ()
+    data = _strict_json(result)
+    assert data["verdict"]["decision"] == "ship" and len(data["timeline"]["times"]) <= 200
+
+
+def test_aa_experiment_keeps_running(impressions_factory):
+    result = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8))
+    assert result.verdict.decision == "keep running"
+    planned = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8), AnalysisConfig(planned_per_arm=5000))
+    assert planned.verdict.decision == "inconclusive"
+
+
+def test_harm_is_stopped(impressions_factory):
+    result = analyze(impressions_factory(ctr=(0.09, 0.06), seed=9))
+    assert result.verdict.decision == "stop: harm"
+
+
+def test_sample_ratio_mismatch_is_reported(impressions_factory):
+    df = impressions_factory(n=40_000, users=40_000, ctr=(0.07, 0.09), seed=10)
+    drop = df.index[(df["arm"] == "challenger").to_numpy() & (np.arange(len(df)) % 12 == 0)]
+    result = analyze(df.drop(drop))
+    assert result.srm.mismatch and result.verdict.decision == "inconclusive"
+    configured = analyze(df.drop(drop), AnalysisConfig(expected_split={"control": 0.52, "challenger": 0.48}))
+    assert not configured.srm.mismatch
+
+
+def test_custom_control_and_three_arms_with_holm(impressions_factory):
+    df = impressions_factory(n=30_000, users=6_000, ctr=(0.07, 0.075, 0.10), arms=("base", "b", "c"), seed=12)
+    result = analyze(df, AnalysisConfig(control="base"))
+    assert result.control == "base" and [c.arm for c in result.comparisons] == ["b", "c"]
+    raw = [c.user_level.p_value for c in result.comparisons]
+    assert [c.holm_p_value for c in result.comparisons] == pytest.approx(multipletests(raw, method="holm")[1])
+    assert result.comparisons[0].sequential.threshold == pytest.approx(np.log(2 / 0.05))  # Bonferroni
+    assert any("Holm" in note for note in result.notes)
+    assert result.verdict.arm == "c" and result.verdict.decision == "ship"
+
+
+def test_degenerate_inputs_are_clear_results(impressions_factory):
+    df = impressions_factory(n=2000, users=500)
+    empty = analyze(df.iloc[:0])
+    assert empty.errors == (NO_DATA,) and empty.verdict.decision == "keep running"
+    one_arm = analyze(df[df["arm"] == "control"])
+    assert one_arm.errors == (ONE_ARM_ONLY,) and one_arm.verdict.decision == "inconclusive"
+    only_challenger = analyze(df[df["arm"] == "challenger"])
+    assert ONE_ARM_ONLY in only_challenger.errors and only_challenger.arms[0].impressions == 0
+    no_clicks = analyze(df.assign(clicked=0))
+    assert no_clicks.verdict.decision == "keep running"
+    assert no_clicks.comparison("challenger").z_test.p_value == 1.0
+    challenger_silent = df.assign(clicked=np.where(df["arm"] == "challenger", 0, df["clicked"]))
+    silent = analyze(challenger_silent)
+    assert silent.comparison("challenger").user_level.relative_lift == -1.0
+    tiny = analyze(df.iloc[:3])
+    for result in (empty, one_arm, only_challenger, no_clicks, silent, tiny):
+        _strict_json(result)
+
+
+def test_fallback_rows_and_contract_violations(impressions_factory):
+    df = impressions_factory(n=1000, users=100)
+    with_fallback = pd.concat([df, df.head(50).assign(arm=None)])
+    assert sum(a.impressions for a in analyze(with_fallback).arms) == 1000
+    with pytest.raises(ValueError, match="missing column"):
+        analyze(df.drop(columns=["clicked"]))
+    with pytest.raises(ValueError, match="only 0 or 1"):
+        analyze(df.assign(clicked=2))
+    with pytest.raises(ValueError, match="created_at"):
+        analyze(df.assign(created_at="yesterday"))
+    with pytest.raises(ValueError, match="decision rule"):
+        AnalysisConfig(decision_rule="vibes")
