@@ -1,0 +1,67 @@
+"""`funflix up`: the whole local stack (with the website when it exists) comes up, prints its URLs,
+and Ctrl-C stops every process it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from funflix.serving.processes import http_status, port_in_use
+from funflix.serving.stack import website_available
+
+from .conftest import free_port_block
+
+pytestmark = pytest.mark.slow
+FUNFLIX = str(Path(sys.executable).parent / "funflix")
+
+
+def test_up_without_models_says_what_to_do(tmp_path):
+    env = {**os.environ, "FUNFLIX_HOME": str(tmp_path)}
+    done = subprocess.run([FUNFLIX, "up", "--no-website", "--no-prometheus"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "funflix train" in done.stderr
+
+
+def test_up_starts_everything_and_ctrl_c_stops_it_all(tmp_path, quick_models_root):
+    base, metrics = free_port_block(4), free_port_block(3)
+    ports = {"gateway": base, "website": base + 1, "prometheus": base + 2}
+    command = [FUNFLIX, "up", "--models-root", str(quick_models_root), "--gateway-port", str(base),
+               "--website-port", str(base + 1), "--prometheus-port", str(base + 2),
+               "--component-port", str(base + 3), "--metrics-port", str(metrics)]
+    env = {**os.environ, "FUNFLIX_HOME": str(tmp_path)}
+    up = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        lines = []
+        while not any("Ctrl-C" in line for line in lines):
+            line = up.stdout.readline()
+            assert line or up.poll() is None, "".join(lines)
+            lines.append(line)
+            assert time.monotonic() < deadline, "".join(lines)
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{base}" in output and f"http://127.0.0.1:{base + 2}" in output
+        assert requests.get(f"http://127.0.0.1:{base}/ready", timeout=5).status_code == 200
+        assert requests.post(f"http://127.0.0.1:{base}/api/v1.0/predictions",
+                             json={"jsonData": {"user_id": 1}}, timeout=5).status_code == 200
+        assert http_status(f"http://127.0.0.1:{base + 2}/-/ready") == 200
+        if website_available():
+            assert f"http://127.0.0.1:{base + 1}" in output
+            assert http_status(f"http://127.0.0.1:{base + 1}/healthz") == 200
+        assert (tmp_path / "logs" / "gateway.log").is_file()
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(60)
+    assert up.returncode == 130
+    component_ports = [base + 3, base + 4, base + 5, metrics, metrics + 1, metrics + 2]
+    deadline = time.monotonic() + 5
+    while any(port_in_use(p) for p in [*ports.values(), *component_ports]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in [*ports.values(), *component_ports] if port_in_use(p)], "a process outlived Ctrl-C"
