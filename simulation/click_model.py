@@ -83,9 +83,13 @@ class ClickModel:
 
     def sample_click(self, user_id: int, items, rng: np.random.Generator) -> int | None:
         """The 0-based position the user clicks, or None for no click; one uniform draw from ``rng``."""
+        return self.decide(user_id, items, rng)[0]
+
+    def decide(self, user_id: int, items, rng: np.random.Generator) -> tuple[int | None, float]:
+        """``(position clicked or None, probability of any click)`` for one showing of ``items``."""
         cumulative = np.cumsum(self.position_probabilities(user_id, items)) if len(items) else np.zeros(0)
         position = int(np.searchsorted(cumulative, rng.random(), side="right"))
-        return position if position < len(cumulative) else None
+        return (position if position < len(cumulative) else None), float(cumulative[-1]) if len(items) else 0.0
 
     def mean_ctr(self, lists: dict[int, list[int]]) -> float:
         """Expected CTR of showing each user in ``lists`` their list once (users weighted equally)."""

@@ -74,7 +74,7 @@ class SessionError(Exception):
 
 def decide_click(model: ClickModel, plan: SessionPlan, row: Row) -> tuple[int | None, float]:
     """The position the user clicks in ``row`` (or None) and the model's click probability for it."""
-    return model.sample_click(plan.user_id, row.items, plan.rng), model.expected_ctr(plan.user_id, row.items)
+    return model.decide(plan.user_id, row.items, plan.rng)
 
 
 @dataclass
@@ -82,6 +82,7 @@ class ArmTally:
     impressions: int = 0
     clicks: int = 0
     expected_clicks: float = 0.0
+    expected_variance: float = 0.0  # sum of p(1-p) over the rows shown: variance of the click count
 
     @property
     def ctr(self) -> float | None:
@@ -95,10 +96,17 @@ class ArmTally:
         p = self.expected_clicks / self.impressions
         return math.sqrt(p * (1 - p) / self.impressions)
 
+    @property
+    def z(self) -> float | None:
+        """Standardised gap between the clicks seen and the click model's expectation for these rows."""
+        if self.expected_variance <= 0:
+            return None
+        return (self.clicks - self.expected_clicks) / math.sqrt(self.expected_variance)
+
     def to_dict(self) -> dict:
         return {"impressions": self.impressions, "clicks": self.clicks, "ctr": self.ctr,
                 "expected_ctr": self.expected_clicks / self.impressions if self.impressions else None,
-                "ctr_stderr": self.ctr_stderr}
+                "ctr_stderr": self.ctr_stderr, "z": self.z}
 
 
 class Summary:
@@ -139,7 +147,9 @@ class Summary:
         tally = self.arms.setdefault(row.arm, ArmTally())
         tally.impressions += 1
         tally.clicks += clicked
-        tally.expected_clicks += 0.0 if math.isnan(expected) else expected
+        if not math.isnan(expected):
+            tally.expected_clicks += expected
+            tally.expected_variance += expected * (1 - expected)
 
     def to_dict(self) -> dict:
         with self._lock:
