@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -12,6 +12,7 @@ from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
 from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, NO_DATA, ONE_ARM_ONLY, REQUIRED_COLUMNS,
                         USER_ID)
 from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
+from .intervals import wilson_interval
 from .multiple import bonferroni_alpha, holm_adjust
 from .results import ComparisonResult
 from .sequential import SequentialConfig, SequentialPath, SequentialResult, sequential_test
@@ -19,7 +20,7 @@ from .srm import SRM_THRESHOLD, SrmResult, check_srm
 from .statistics import ProportionStatistic, RatioStatistic
 from .summary import ArmSummary, arm_summary
 from .timeline import checkpoints, cumulative_statistics, sort_impressions
-from .user_level import DeltaMethodTest, design_effect, ratio_statistics
+from .user_level import DeltaMethodTest, design_effect, ratio_statistics, variance_of_ratio
 from .verdict import ArmEvidence, Verdict, arm_verdict, overall_verdict
 
 
@@ -242,8 +243,6 @@ def _srm_unconfigured(arms, props, split, cfg) -> SrmResult:
 
 
 def _user_summary(arm: str, stat: RatioStatistic) -> UserLevelSummary:
-    from .user_level import variance_of_ratio
-
     return UserLevelSummary(arm=arm, users=stat.n, impressions_per_user=stat.d_mean, ctr=stat.mean,
                             standard_error=float(np.sqrt(variance_of_ratio(stat))),
                             design_effect=design_effect(stat))
@@ -267,14 +266,10 @@ def _sequential(cumulative, control: str, arm: str, cfg: SequentialConfig, point
 
 
 def _with_alpha(result: ComparisonResult, p_adjusted: float, alpha: float) -> ComparisonResult:
-    from dataclasses import replace
-
     return replace(result, significant=p_adjusted < alpha)
 
 
 def _timeline(cumulative, arms, points, paths, alpha) -> Timeline:
-    from .intervals import wilson_interval
-
     if len(points) == 0:
         return Timeline()
     times = tuple(t.isoformat() for t in cumulative.times.iloc[points])

@@ -159,3 +159,8 @@ def figure_svg(figure: Figure) -> str:
     figure.savefig(buffer, format="svg")
     svg = buffer.getvalue()
     return svg[svg.index("<svg"):]
+
+
+def figures_svg(result: AnalysisResult) -> dict[str, str]:
+    """Every figure of the report as inline SVG, by name (for the website's /experiment page)."""
+    return {name: figure_svg(make(result)) for name, make in FIGURES.items()}

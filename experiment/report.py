@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .analysis import AnalysisResult
-from .plots import FIGURES, figure_svg
+from .plots import figures_svg
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
@@ -58,7 +58,7 @@ def render_html(result: AnalysisResult, title: str = "Funflix experiment report"
                     f"{c.bayesian.expected_loss_challenger:.5f}", f"{c.bayesian.expected_loss_control:.5f}"]
                    for c in result.comparisons])
     srm = result.srm
-    figures = "".join(f"<figure>{figure_svg(make(result))}</figure>" for make in FIGURES.values())
+    figures = "".join(f"<figure>{svg}</figure>" for svg in figures_svg(result).values())
     notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in result.notes)
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
