@@ -123,7 +123,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .site import Site
 
     app.extensions["funflix"] = Site(app.config)
-    app.jinja_env.globals["stars"] = stars
+    app.jinja_env.globals.update(stars=stars, movie_url=browse.movie_url, poster_url=browse.poster_url)
     db.init_app(app)
     errors.init_app(app)
     for blueprint in (auth.bp, recs.bp, browse.bp, experiment_page.bp, ops.bp):

@@ -13,6 +13,16 @@ SIMILAR_K = 12
 GRID_PAGE = 48
 
 
+def movie_url(movie_id: int) -> str:
+    """``url_for("browse.movie", ...)`` without the URL map walk (pages show ~50 cards)."""
+    return f"{request.script_root}/movie/{movie_id}"
+
+
+def poster_url(movie_id: int) -> str:
+    """``url_for("browse.poster", ...)``, fast (see :func:`movie_url`)."""
+    return f"{request.script_root}/poster/{movie_id}.svg"
+
+
 @bp.route("/movie/<int:movie_id>")
 def movie(movie_id: int):
     funflix = site()

@@ -47,6 +47,7 @@ class Catalog:
     members: dict[int, Member]
     popular: list[int] = field(default_factory=list)
     genres: dict[str, list[int]] = field(default_factory=dict)
+    _top_rated: list[int] = field(default_factory=list, repr=False)
 
     @classmethod
     def from_frames(cls, movies: pd.DataFrame, ratings: pd.DataFrame) -> "Catalog":
@@ -86,12 +87,20 @@ class Catalog:
 
     def popular_items(self, k: int, exclude=()) -> list[int]:
         excluded = set(exclude)
-        return [m for m in self.popular if m not in excluded][:k]
+        found = []
+        for movie_id in self.popular:
+            if movie_id not in excluded:
+                found.append(movie_id)
+                if len(found) == k:
+                    break
+        return found
 
-    def top_rated(self, genre: str | None, k: int) -> list[int]:
-        pool = self.genres.get(genre, []) if genre else self.popular
-        rated = [m for m in pool if self.movies[m].n_ratings >= MIN_RATINGS_FOR_AVERAGE]
-        return sorted(rated, key=lambda m: -(self.movies[m].mean_rating or 0))[:k]
+    def top_rated(self, k: int) -> list[int]:
+        """The best average ratings among movies with enough ratings (computed once)."""
+        if not self._top_rated:
+            rated = [m for m in self.popular if self.movies[m].n_ratings >= MIN_RATINGS_FOR_AVERAGE]
+            self._top_rated = sorted(rated, key=lambda m: -(self.movies[m].mean_rating or 0))[:100]
+        return self._top_rated[:k]
 
     def search(self, query: str, limit: int = 60) -> list[Movie]:
         """Movies whose title contains every word of ``query`` (case-insensitive), popular first."""

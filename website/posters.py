@@ -39,7 +39,7 @@ def poster_svg(movie: Movie) -> str:
         for i, line in enumerate(lines)
     )
     year = f'<text x="14" y="224" font-size="13" opacity="0.85">{movie.year}</text>' if movie.year else ""
-    genres = escape(" · ".join(movie.genres[:3]).upper())
+    genres = escape(textwrap.shorten(" · ".join(movie.genres[:3]).upper(), width=30, placeholder="…"))
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" '
         f'role="img" aria-label="{escape(movie.label, {chr(34): "&quot;"})}">'

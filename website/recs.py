@@ -59,7 +59,7 @@ def home():
     return render_template(
         "home.html", impression_id=impression_id, token=token, rec=row, fallback_reason=fallback_reason,
         recommended=_movies(catalog, items), popular=catalog.many(catalog.popular_items(k)),
-        top_rated=catalog.many(catalog.top_rated(None, k)), genre_rows=genre_rows, member=member)
+        top_rated=catalog.many(catalog.top_rated(k)), genre_rows=genre_rows, member=member)
 
 
 @bp.route("/click/<token>/<int:movie_id>")

@@ -142,3 +142,13 @@ def test_more_like_this_uses_the_trained_model(make_app, quick_models_root):
     expected = load_recommender("control", root=quick_models_root).similar_items(1, 12).items
     shown = [int(m) for m in re.findall(r'data-testid="movie-card" data-movie-id="(\d+)"', page)]
     assert shown == [m for m in expected if m in app.extensions["funflix"].catalog.movies]
+
+
+def test_fast_url_helpers_match_the_url_map(app):
+    from flask import url_for
+
+    from funflix.website.browse import movie_url, poster_url
+
+    with app.test_request_context("/"):
+        assert movie_url(2571) == url_for("browse.movie", movie_id=2571)
+        assert poster_url(2571) == url_for("browse.poster", movie_id=2571)

@@ -1,0 +1,152 @@
+"""End to end: headless Chromium on the real site, on the real local stack (Seldon components,
+gateway, website under gunicorn): sign in, see k items, click one, land on the movie page; one
+click recorded for the right arm, one reward-1 feedback credited by that arm's component, reward 0
+for the rows left unclicked."""
+
+import os
+import random
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from funflix.serving.processes import port_in_use
+from funflix.website import store
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+def free_block(size: int) -> int:
+    """A first port with ``size`` consecutive free ports (the stack numbers its components)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000)
+        if not any(port_in_use(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, quick_models_root):
+    from funflix.serving.stack import LocalStack
+
+    home = tmp_path_factory.mktemp("stack-home")
+    base = free_block(10)
+    local = LocalStack(home=home, models_root=quick_models_root, gateway_port=base, website_port=base + 1,
+                       component_port=base + 2, metrics_port=base + 5, prometheus=False, model_workers=1)
+    with local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")
+    os.environ.setdefault("SE_AVOID_STATS", "true")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def arm_credits(stack, arm: str) -> tuple[float, float]:
+    """``(impressions, clicks)`` the arm's component has credited, summed over its workers."""
+    text = requests.get(stack.component(arm).metrics_url, timeout=5).text
+
+    def total(name):
+        return sum(float(v) for v in re.findall(rf'^{name}_total{{[^}}]*arm="{arm}"[^}}]*}} (\S+)$', text, re.M))
+
+    return total("funflix_impressions"), total("funflix_clicks")
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
+def db_url(stack) -> str:
+    return f"sqlite:///{stack.home / 'website' / 'events.sqlite'}"
+
+
+def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
+    from selenium.webdriver.common.by import By
+
+    site = stack.website_url
+    browser.get(f"{site}/signin?q=Comedy")
+    browser.find_element(By.ID, "user-id").send_keys("42")
+    browser.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+    row = browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]')
+    assert row.get_attribute("data-fallback") == "false"
+    arm, impression_id = row.get_attribute("data-arm"), row.get_attribute("data-impression-id")
+    items = row.find_elements(By.CSS_SELECTOR, '[data-testid="rec-item"]')
+    assert len(items) == int(row.get_attribute("data-k")) == 10
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "website-home.png"))
+    before = arm_credits(stack, arm)
+
+    movie_id = items[2].get_attribute("data-movie-id")
+    browser.execute_script("arguments[0].scrollIntoView({inline: 'center'});", items[2])
+    items[2].click()
+    wait_for(lambda: browser.current_url.endswith(f"/movie/{movie_id}"))
+    assert browser.find_element(By.ID, "movie-detail").get_attribute("data-movie-id") == movie_id
+    assert browser.find_element(By.ID, "movie-title").text
+    browser.save_screenshot(str(ARTIFACTS / "website-movie.png"))
+
+    frame = store.load_impressions(db_url(stack))
+    assert frame[["impression_id", "user_id", "arm", "clicked", "clicked_item"]].values.tolist() == [
+        [impression_id, 42, arm, 1, int(movie_id)]]
+    engine = store.create_store_engine(db_url(stack))
+    with engine.connect() as conn, conn.begin():
+        clicks = conn.execute(sa.select(store.clicks.c.movie_id, store.clicks.c.counted)).all()
+    assert [tuple(c) for c in clicks] == [(int(movie_id), True)]
+    after = wait_for(lambda: arm_credits(stack, arm)[1] > before[1] and arm_credits(stack, arm))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+
+    browser.back()  # a replayed click (browser back, click again) is not counted twice
+    browser.find_element(By.CSS_SELECTOR, f'[data-testid="rec-item"][data-movie-id="{movie_id}"]').click()
+    browser.get(f"{site}/")  # a new row for the same user
+    browser.find_element(By.ID, "signout").click()  # ... left unclicked: reward 0 at sign-out
+    final = wait_for(lambda: arm_credits(stack, arm)[0] >= after[0] + 1 and arm_credits(stack, arm))
+    time.sleep(0.5)
+    assert arm_credits(stack, arm) == final
+    assert (final[0] - after[0], final[1] - after[1]) == (1, 0)
+    frame = store.load_impressions(db_url(stack))
+    assert frame["clicked"].tolist() == [1, 0] and frame["feedback_state"].tolist() == ["sent", "sent"]
+    engine.dispose()
+
+
+def test_the_site_degrades_to_a_marked_fallback_when_the_gateway_dies(stack, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{stack.website_url}/signin")
+    browser.find_element(By.ID, "new-visitor").click()
+    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]').get_attribute("data-fallback") == "false"
+    stack.kill("gateway")
+    try:
+        started = time.perf_counter()
+        browser.get(f"{stack.website_url}/")
+        elapsed = time.perf_counter() - started
+        row = browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]')
+        assert row.get_attribute("data-fallback") == "true" and row.get_attribute("data-arm") == ""
+        assert browser.find_element(By.CSS_SELECTOR, '[data-testid="fallback-notice"]').is_displayed()
+        assert elapsed < 2.0
+    finally:
+        stack.restart("gateway")
