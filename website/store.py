@@ -253,6 +253,15 @@ def get_impression(conn: sa.Connection, impression_id: str) -> Impression | None
                       response=row.response, status=row.status, created_at=as_utc(row.created_at))
 
 
+def _insert_ignoring_duplicates(conn: sa.Connection, table: sa.Table):
+    """``INSERT ... ON CONFLICT DO NOTHING`` (a concurrent duplicate is skipped, not an error)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
+
+
 @dataclass(frozen=True)
 class ClickOutcome:
     """What :func:`record_click` did: ``recorded`` (a new raw click row), ``counted`` (this click
@@ -289,14 +298,11 @@ def record_click(conn: sa.Connection, impression_id: str, user_id: int, movie_id
             if counted:
                 conn.execute(feedback.insert().values(
                     _feedback_row(impression_id, row.arm, 1, row.request, row.response, now)))
-        exists = conn.execute(sa.select(clicks.c.id).where(
-            clicks.c.impression_id == impression_id, clicks.c.movie_id == movie_id)).first()
-        if exists is None:
-            conn.execute(clicks.insert().values(
-                impression_id=impression_id, user_id=user_id, movie_id=movie_id,
-                position=items.index(movie_id), counted=counted, created_at=now))
+        recorded = bool(conn.execute(_insert_ignoring_duplicates(conn, clicks).values(
+            impression_id=impression_id, user_id=user_id, movie_id=movie_id,
+            position=items.index(movie_id), counted=counted, created_at=now)).rowcount)
         status = CLICKED if counted else row.status
-    return ClickOutcome(recorded=exists is None, counted=counted, arm=row.arm, status=status)
+    return ClickOutcome(recorded=recorded, counted=counted, arm=row.arm, status=status)
 
 
 def close_user_impressions(conn: sa.Connection, user_id: int, now: datetime | None = None) -> list[str]:

@@ -1,4 +1,5 @@
 import re
+import uuid
 
 import pytest
 
@@ -29,17 +30,38 @@ def peer():
         yield running
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (skipped where its binaries are not installed)."""
+    from .postgres_server import PostgresServer, postgres_bin
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL binaries not installed (apt-get install postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """The event store's URL: a SQLite file, or a fresh database on the real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    return request.getfixturevalue("postgres").create_database(f"funflix_{uuid.uuid4().hex[:12]}")
+
+
 @pytest.fixture
-def db_url(tmp_path):
+def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'events.sqlite3'}"
 
 
 @pytest.fixture
-def make_app(peer, catalog, db_url, tmp_path):
+def make_app(peer, catalog, sqlite_url, tmp_path):
     apps = []
 
     def build(**overrides):
-        config = {"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": db_url, "GATEWAY_URL": peer.url,
+        config = {"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": sqlite_url, "GATEWAY_URL": peer.url,
                   "HOUSEKEEPING_INTERVAL": 0, "GATEWAY_RETRY_AFTER": 0.0, "CATALOG": catalog,
                   "MODELS_ROOT": str(tmp_path / "no-models"), **overrides}
         app = create_app(config)

@@ -45,5 +45,11 @@ def test_experiment_page_reports_ctr_per_arm_from_the_store(app, client):
     page = client.get("/experiment").get_data(as_text=True)
     assert re.search(r'data-arm="control" data-impressions="2" data-clicks="1"', page)
     assert re.search(r'data-arm="challenger" data-impressions="2" data-clicks="2"', page)
-    assert 'data-testid="lift" data-arm="challenger"' in page and "+100.0%" in page
-    assert "<svg" in page
+    assert 'data-testid="lift" data-arm="challenger" data-lift="1.0"' in page and "+100.0%" in page
+    assert 'data-testid="verdict"' in page and 'data-testid="srm" data-mismatch="false"' in page
+    assert page.count("<svg") == 2
+
+
+def test_experiment_page_without_impressions(client):
+    page = client.get("/experiment")
+    assert page.status_code == 200 and 'data-testid="no-data"' in page.get_data(as_text=True)

@@ -152,3 +152,18 @@ def test_fast_url_helpers_match_the_url_map(app):
     with app.test_request_context("/"):
         assert movie_url(2571) == url_for("browse.movie", movie_id=2571)
         assert poster_url(2571) == url_for("browse.poster", movie_id=2571)
+
+
+def test_the_site_runs_on_postgresql(make_app, postgres, peer):
+    url = postgres.create_database("funflix_site")
+    app = make_app(DATABASE_URL=url)
+    client = app.test_client()
+    client.post("/signin", data={"user_id": "2"})
+    html = client.get("/").get_data(as_text=True)
+    href = re.search(r'href="(/click/[^"]+)"', html).group(1)
+    assert client.get(href).status_code == 302 and client.get(href).status_code == 302
+    client.get("/")
+    client.post("/signout")
+    assert sorted(peer.rewards()) == [("control", 0), ("control", 1)]
+    frame = store.load_impressions(url)
+    assert frame["clicked"].tolist() == [1, 0] and set(frame["feedback_state"]) == {"sent"}

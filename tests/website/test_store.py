@@ -1,5 +1,8 @@
 """The event store on real SQLite: migrations, exactly-once clicks, the outbox, load_impressions."""
 
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -147,3 +150,35 @@ def test_a_failed_transaction_leaves_nothing(conn):
         impression(conn, "a" * 32)  # same id: the insert fails after the earlier row was closed
     assert store.get_impression(conn, "a" * 32).status == store.OPEN
     assert outbox(conn) == []
+
+
+def test_concurrent_clicks_count_the_impression_once(engine, conn):
+    impression(conn, "a" * 32, items=range(10, 90, 10))
+    barrier = threading.Barrier(8)
+
+    def click(movie_id):
+        with engine.connect() as own:
+            barrier.wait()
+            return store.record_click(own, "a" * 32, 7, movie_id)
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(click, [10, 10, 20, 20, 30, 40, 50, 60]))
+    assert sum(o.counted for o in outcomes) == 1
+    assert sum(o.recorded for o in outcomes) == 6
+    assert [(r, s) for _, r, s in outbox(conn)] == [(1, store.PENDING)]
+
+
+def test_concurrent_senders_never_claim_the_same_row(engine, conn):
+    for user in range(20):
+        impression(conn, uuid.uuid4().hex, user_id=user)
+        store.close_user_impressions(conn, user)
+    barrier = threading.Barrier(4)
+
+    def claim(_):
+        with engine.connect() as own:
+            barrier.wait()
+            return [job.id for job in store.claim_feedback(own, limit=20)]
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [job for jobs in pool.map(claim, range(4)) for job in jobs]
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 20
