@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from funflix import paths
-from funflix.experiment.calibration import peeking_study
+from funflix.experiment.calibration import clustered_peeking_study, peeking_study
 from funflix.experiment.design import PlanConfig, plan
 
 BASELINE = 0.07
@@ -70,6 +70,15 @@ def main(argv=None) -> int:
     summary["false_positive_rate_by_mixture_sd"] = {
         str(tau): peeking_study(rng, 5000, 20_000, args.peek_every, BASELINE, BASELINE, tau).rejection_rate("sequential")
         for tau in (0.005, 0.01, 0.03, 0.1)}
+
+    # users who see many impressions: the variance must be taken at the user (randomisation unit)
+    summary["repeat_users"] = {}
+    for heterogeneity in (1.0, 0.3):
+        study = clustered_peeking_study(rng, 4000, 2000, 20, BASELINE, heterogeneity=heterogeneity,
+                                        mixture_sd=args.mixture_sd)
+        summary["repeat_users"][f"gamma_shape_{heterogeneity}"] = {
+            "mean_design_effect": study.mean_design_effect, "msprt_user_level": study.user_level_rate,
+            "msprt_impression_level": study.impression_level_rate}
 
     # power and time to decision of the mSPRT at true lifts, against the fixed-horizon plan
     power = {}
@@ -124,6 +133,10 @@ def main(argv=None) -> int:
             print(f"  after {k:>4} peeks: mSPRT {row['msprt']:.4f}  naive {row['naive']:.4f}")
         print("  mSPRT false-positive rate by mixing scale tau (5,000 x 20,000, same peeks): " + ", ".join(
             f"{tau}: {rate:.4f}" for tau, rate in summary["false_positive_rate_by_mixture_sd"].items()))
+        for name, row in summary["repeat_users"].items():
+            print(f"  A/A, 4,000 x 2,000 users with ~10 impressions each ({name}, design effect "
+                  f"{row['mean_design_effect']:.2f}), peek every 20 users: mSPRT user level "
+                  f"{row['msprt_user_level']:.4f}, impression level {row['msprt_impression_level']:.4f}")
         for target, row in power.items():
             print(f"  true CTR {target}: fixed plan {row['fixed_horizon_total_impressions_fleiss_cc_two_sided_power_0.9']:,} "
                   f"impressions; mSPRT power by then {row['msprt_power_by_fixed_total']:.3f}, by 2x "

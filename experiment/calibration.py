@@ -1,8 +1,9 @@
 """Simulated experiments that check the tests' error rates under repeated peeking.
 
-Vectorised over replications: impressions are randomised 50/50 (one per user), both the
-naive two-sided z-test and the mSPRT are evaluated at every peek on the same data, and the
-first peek at which each rejects is kept.
+Vectorised over replications. :func:`peeking_study`: impressions randomised 50/50 (one per
+user); the naive two-sided z-test and the mSPRT are evaluated at every peek on the same data
+and the first peek at which each rejects is kept. :func:`clustered_peeking_study`: users with
+many impressions each, where only the user-level variance keeps the mSPRT valid.
 """
 
 from __future__ import annotations
@@ -74,3 +75,45 @@ def peeking_study(rng: np.random.Generator, replications: int, impressions: int,
         finals.append(naive[:, -1])
     return PeekingStudy(looks=looks, first_sequential=np.concatenate(firsts_seq),
                         first_naive=np.concatenate(firsts_naive), final_naive=np.concatenate(finals))
+
+
+@dataclass(frozen=True)
+class ClusteredStudy:
+    """A/A with users who each bring several impressions: the mSPRT's false-positive rate with the
+    user-level (delta-method) variance and with the impression-level (binomial) variance."""
+
+    replications: int
+    mean_design_effect: float
+    user_level_rate: float
+    impression_level_rate: float
+
+
+def clustered_peeking_study(rng: np.random.Generator, replications: int, users: int, peek_every: int,
+                            ctr: float, mean_impressions: float = 10.0, heterogeneity: float = 1.0,
+                            mixture_sd: float = 0.03, alpha: float = 0.05) -> ClusteredStudy:
+    """Users arrive one after another, each with 1 + Poisson(mean - 1) impressions and a
+    gamma-distributed click propensity (shape ``heterogeneity``); peek every ``peek_every`` users."""
+    shape = (replications, users)
+    y = 1.0 + rng.poisson(mean_impressions - 1.0, shape)
+    p = np.clip(ctr * rng.gamma(heterogeneity, 1.0 / heterogeneity, shape), 0.0, 1.0)
+    x = rng.binomial(y.astype(np.int64), p).astype(float)
+    challenger = rng.random(shape) < 0.5
+    index = np.arange(peek_every, users + 1, peek_every) - 1
+    deff = []
+    var_user, var_binomial, diff = 0.0, 0.0, 0.0
+    for sign, mask in ((1.0, challenger), (-1.0, ~challenger)):
+        sums = [np.cumsum(np.where(mask, v, 0.0), axis=1)[:, index]
+                for v in (np.ones(shape), x, x * x, y, y * y, x * y)]
+        n, m, mm, d, dd, md = sums
+        ratio = np.divide(m, d, out=np.zeros_like(m), where=d > 0)
+        v_user = ratio_variance(n, m, mm, d, dd, md)
+        v_binomial = np.divide(ratio * (1 - ratio), d, out=np.zeros_like(m), where=d > 0)
+        var_user, var_binomial, diff = var_user + v_user, var_binomial + v_binomial, diff + sign * ratio
+        deff.append(np.divide(v_user[:, -1], v_binomial[:, -1], out=np.ones(replications),
+                              where=v_binomial[:, -1] > 0))
+    threshold = np.log(1.0 / alpha)
+    user_level = (msprt_log_likelihood_ratio(diff, var_user, mixture_sd) >= threshold).any(axis=1)
+    impression_level = (msprt_log_likelihood_ratio(diff, var_binomial, mixture_sd) >= threshold).any(axis=1)
+    return ClusteredStudy(replications=replications, mean_design_effect=float(np.mean(deff)),
+                          user_level_rate=float(user_level.mean()),
+                          impression_level_rate=float(impression_level.mean()))

@@ -4,7 +4,7 @@ the planned sample size gives the planned power."""
 import numpy as np
 import pytest
 
-from funflix.experiment.calibration import peeking_study
+from funflix.experiment.calibration import clustered_peeking_study, peeking_study
 from funflix.experiment.design import PlanConfig, plan, power_two_proportions
 from funflix.experiment.frequentist import TwoProportionZTest
 from funflix.experiment.statistics import ProportionStatistic
@@ -24,6 +24,17 @@ def test_aa_peeking_every_100_impressions_keeps_the_sequential_error_rate():
     assert study.final_naive.mean() == pytest.approx(0.05, abs=0.015)
     curve = study.rejection_curve("naive")
     assert np.all(np.diff(curve) >= 0) and curve[-1] == pytest.approx(fpr_naive)
+
+
+def test_user_level_variance_keeps_the_sequential_test_valid_when_users_repeat():
+    """Users with ~10 impressions each and varied tastes (design effect ~1.7): the mSPRT on the
+    impression-level variance rejects a true null far too often, the user-level one does not."""
+    study = clustered_peeking_study(np.random.default_rng(5), 2000, 2000, 20, BASELINE)
+    print(f"A/A with repeat users (design effect {study.mean_design_effect:.2f}): mSPRT false-positive rate "
+          f"user level {study.user_level_rate:.3f}, impression level {study.impression_level_rate:.3f}")
+    assert study.mean_design_effect > 1.4
+    assert study.user_level_rate <= 0.05
+    assert study.impression_level_rate > 2 * study.user_level_rate
 
 
 def test_sequential_test_finds_the_planned_effect():
