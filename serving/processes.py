@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -12,18 +14,14 @@ import urllib.request
 from pathlib import Path
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free on this machine right now (for tests)."""
-    sockets = []
-    try:
-        for _ in range(n):
-            sock = socket.socket()
-            sock.bind(("", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
+def free_port_block(n: int, low: int = 20000, high: int = 45000) -> int:
+    """The first of ``n`` consecutive ports that are free right now (a stack's components need a block)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randint(low, high - n)
+        if not any(port_in_use(port) for port in range(base, base + n)):
+            return base
+    raise RuntimeError(f"no block of {n} free ports in [{low}, {high})")
 
 
 def port_in_use(port: int) -> bool:
@@ -45,6 +43,14 @@ def http_status(url: str, timeout: float = 1.0) -> int | None:
         return exc.code
     except (OSError, ValueError):
         return None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the stack's owner dies without stopping it (Linux)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class ManagedProcess:
@@ -71,7 +77,7 @@ class ManagedProcess:
             log.flush()
             self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd,
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=_die_with_parent)
 
     def healthy(self) -> bool:
         return self.running and http_status(self.health_url) == 200

@@ -91,6 +91,9 @@ class LocalStack:
     component_port, metrics_port : first REST / metrics port; the router takes it, arm i takes it + 1 + i.
     website, prometheus : also start the website and Prometheus.
     model_workers, router_workers : gunicorn workers per component (the router keeps bandit state: 1).
+    website_workers : gunicorn workers of the website.
+    component_threads : gunicorn threads per component worker; 2 or more selects gunicorn's gthread
+        worker, which keeps the gateway's connections alive (the sync worker closes each one).
     timeout : seconds the gateway waits for a component before answering 503.
     """
 
@@ -98,7 +101,8 @@ class LocalStack:
                  models_root: str | Path | None = None, gateway_port: int = 8000, website_port: int = 5000,
                  prometheus_port: int = 9090, component_port: int = 9000, metrics_port: int = 6000,
                  website: bool = True, prometheus: bool = True, model_workers: int = 2, router_workers: int = 1,
-                 website_workers: int = 1, timeout: float = 2.0, startup_timeout: float = 90.0):
+                 website_workers: int = 1, component_threads: int = 2, timeout: float = 2.0,
+                 startup_timeout: float = 90.0):
         self.config_path = Path(config_path) if config_path else None
         self.config: ExperimentConfig = load_experiment(self.config_path)
         self.home = Path(home).resolve() if home else paths.home()
@@ -116,6 +120,7 @@ class LocalStack:
         self.model_workers = model_workers
         self.router_workers = router_workers
         self.website_workers = website_workers
+        self.component_threads = component_threads
         self.timeout = timeout
         self.startup_timeout = startup_timeout
         self.processes: dict[str, ManagedProcess] = {}
@@ -170,7 +175,8 @@ class LocalStack:
                            workers: int) -> ManagedProcess:
         command = [str(BIN / "seldon-core-microservice"), class_path, "--service-type", service_type,
                    "--http-port", str(component.port), "--metrics-port", str(component.metrics_port),
-                   "--grpc-workers", "0", "--workers", str(workers), "--threads", "1", "--keepalive", "30",
+                   "--grpc-workers", "0", "--workers", str(workers), "--threads", str(self.component_threads),
+                   "--keepalive", "30",
                    "--parameters", parameters]
         env = self._env(PREDICTIVE_UNIT_ID=component.name, PREDICTOR_ID="default",
                         SELDON_DEPLOYMENT_ID=self.config.name, PREDICTIVE_UNIT_METRICS_ENDPOINT="/prometheus",

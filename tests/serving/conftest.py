@@ -3,33 +3,12 @@ gateway) on free ports, over quick models trained once per session (``quick_mode
 
 from __future__ import annotations
 
-import random
-import socket
-
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from funflix.serving.processes import free_port_block
 from funflix.serving.stack import LocalStack
-
-
-def free_port_block(n: int) -> int:
-    """The first of ``n`` consecutive ports that are free right now."""
-    for _ in range(200):
-        base = random.randint(20000, 45000)
-        socks = []
-        try:
-            for port in range(base, base + n):
-                sock = socket.socket()
-                sock.bind(("", port))
-                socks.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no block of {n} free ports")
 
 
 def make_stack(home, models_root, **options) -> LocalStack:

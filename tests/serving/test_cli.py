@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from funflix.serving.processes import http_status, port_in_use
+from funflix.serving.processes import free_port_block, http_status, port_in_use
 from funflix.serving.stack import website_available
-
-from .conftest import free_port_block
 
 pytestmark = pytest.mark.slow
 FUNFLIX = str(Path(sys.executable).parent / "funflix")
