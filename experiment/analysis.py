@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
-from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, NO_DATA, ONE_ARM_ONLY, REQUIRED_COLUMNS,
+from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, IMPRESSION_ID, NO_DATA, ONE_ARM_ONLY, REQUIRED_COLUMNS,
                         USER_ID)
 from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
 from .intervals import wilson_interval
@@ -142,8 +142,13 @@ def validate_impressions(impressions: pd.DataFrame) -> pd.DataFrame:
         df[CREATED_AT] = pd.to_datetime(df[CREATED_AT], utc=True)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"column 'created_at' holds values that are not times: {exc}") from None
+    if df[CREATED_AT].isna().any():
+        raise ValueError("column 'created_at' has missing values")
     if df[USER_ID].isna().any():
         raise ValueError("column 'user_id' has missing values")
+    duplicated = int(df[IMPRESSION_ID].duplicated().sum())
+    if duplicated:
+        raise ValueError(f"column 'impression_id' must be unique ({duplicated} repeated rows)")
     return df
 
 

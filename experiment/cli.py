@@ -44,6 +44,8 @@ def register(subparsers) -> None:
                    help="configured split as arm=share,... (default: charts/funflix/values.yaml, else equal)")
     a.add_argument("--mixture-sd", type=float, default=0.03,
                    help="mSPRT prior scale of the CTR difference (default 0.03)")
+    a.add_argument("--alternative", choices=("two-sided", "greater", "less"), default="two-sided",
+                   help="direction of the fixed-horizon tests (greater: challenger better; default two-sided)")
     a.add_argument("--decision", choices=("sequential", "fixed"), default="sequential",
                    help="test the verdict rests on (default: the always-valid sequential test)")
     a.add_argument("--planned-per-arm", type=int, default=None,
@@ -189,7 +191,7 @@ def analyze_command(args) -> int:
     arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
     if args.control and arms_seen and control not in arms_seen and control not in (split or {}):
         raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
-    config = AnalysisConfig(control=control, alpha=args.alpha, expected_split=split, mixture_sd=args.mixture_sd,
+    config = AnalysisConfig(control=control, alpha=args.alpha, alternative=args.alternative, expected_split=split, mixture_sd=args.mixture_sd,
                             decision_rule=args.decision, planned_per_arm=args.planned_per_arm,
                             adaptive_routing=adaptive)
     result = analyze(impressions, config)

@@ -91,5 +91,9 @@ def test_fallback_rows_and_contract_violations(impressions_factory):
         analyze(df.assign(clicked=2))
     with pytest.raises(ValueError, match="created_at"):
         analyze(df.assign(created_at="yesterday"))
+    with pytest.raises(ValueError, match="missing values"):
+        analyze(df.assign(created_at=None))
+    with pytest.raises(ValueError, match="unique"):
+        analyze(pd.concat([df, df.head(3)]))
     with pytest.raises(ValueError, match="decision rule"):
         AnalysisConfig(decision_rule="vibes")

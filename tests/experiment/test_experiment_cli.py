@@ -45,6 +45,10 @@ def test_analyze_csv_json_and_report(capsys, impressions, tmp_path, funflix_home
     assert report.startswith(str(funflix_home / "reports")) and open(report).read().count("<svg") == 4
     code, out, _ = run(capsys, "analyze", "--csv", str(tmp_path / "imp.csv"))
     assert code == 0 and "VERDICT: ship (challenger)" in out
+    code, out, _ = run(capsys, "analyze", "--csv", str(tmp_path / "imp.csv"), "--decision", "fixed",
+                       "--planned-per-arm", "20000", "--alternative", "greater", "--json")
+    verdict = json.loads(out)["verdict"]
+    assert verdict["decision"] == "keep running" and verdict["rests_on"].startswith("user-level")
 
 
 def _fill_store(url, rng, n=1500, users=300):
