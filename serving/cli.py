@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model-workers", type=int, default=2, help="gunicorn workers per arm (default 2)")
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds the gateway waits for a component before answering 503 (default 2)")
+    parser.add_argument("--database-url", help="the website's event store (default: SQLite under <home>/website)")
     parser.add_argument("--no-website", action="store_true", help="do not start the website")
     parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     parser.set_defaults(func=run_up)
@@ -42,7 +43,7 @@ def run_up(args: argparse.Namespace) -> int:
                        website_port=args.website_port, prometheus_port=args.prometheus_port,
                        component_port=args.component_port, metrics_port=args.metrics_port,
                        website=not args.no_website, prometheus=not args.no_prometheus,
-                       model_workers=args.model_workers, timeout=args.timeout)
+                       model_workers=args.model_workers, timeout=args.timeout, database_url=args.database_url)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack as cleanly as Ctrl-C
     log.info("starting the local stack (logs in %s)", stack.log_dir)
     with stack:

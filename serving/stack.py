@@ -95,6 +95,7 @@ class LocalStack:
     component_threads : gunicorn threads per component worker; 2 or more selects gunicorn's gthread
         worker, which keeps the gateway's connections alive (the sync worker closes each one).
     timeout : seconds the gateway waits for a component before answering 503.
+    database_url : the website's event store (default: SQLite ``<home>/website/events.sqlite3``).
     """
 
     def __init__(self, config_path: str | Path | None = None, home: str | Path | None = None,
@@ -102,7 +103,7 @@ class LocalStack:
                  prometheus_port: int = 9090, component_port: int = 9000, metrics_port: int = 6000,
                  website: bool = True, prometheus: bool = True, model_workers: int = 2, router_workers: int = 1,
                  website_workers: int = 1, component_threads: int = 2, timeout: float = 2.0,
-                 startup_timeout: float = 90.0):
+                 database_url: str | None = None, startup_timeout: float = 90.0):
         self.config_path = Path(config_path) if config_path else None
         self.config: ExperimentConfig = load_experiment(self.config_path)
         self.home = Path(home).resolve() if home else paths.home()
@@ -122,6 +123,7 @@ class LocalStack:
         self.website_workers = website_workers
         self.component_threads = component_threads
         self.timeout = timeout
+        self._database_url = database_url
         self.startup_timeout = startup_timeout
         self.processes: dict[str, ManagedProcess] = {}
 
@@ -133,6 +135,11 @@ class LocalStack:
     @property
     def website_url(self) -> str | None:
         return f"http://127.0.0.1:{self.website_port}" if self.with_website else None
+
+    @property
+    def database_url(self) -> str:
+        """The website's event store (the analysis reads impressions from here)."""
+        return self._database_url or f"sqlite:///{self.home / 'website' / 'events.sqlite3'}"
 
     @property
     def prometheus_url(self) -> str | None:
@@ -156,6 +163,7 @@ class LocalStack:
         found = {"gateway": self.gateway_url}
         if self.with_website:
             found["website"] = self.website_url
+            found["event store"] = self.database_url
         if self.with_prometheus:
             found["prometheus"] = self.prometheus_url
         for component in self.components:
@@ -212,8 +220,7 @@ class LocalStack:
         return built
 
     def _website_process(self) -> ManagedProcess:
-        extra = {"FUNFLIX_GATEWAY_URL": self.gateway_url,
-                 "FUNFLIX_DATABASE_URL": f"sqlite:///{self.home / 'website' / 'events.sqlite'}",
+        extra = {"FUNFLIX_GATEWAY_URL": self.gateway_url, "FUNFLIX_DATABASE_URL": self.database_url,
                  "FUNFLIX_MODELS_ROOT": str(self.models_root)}
         (self.home / "website").mkdir(parents=True, exist_ok=True)
         if self.website_workers > 1:
