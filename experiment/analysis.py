@@ -189,7 +189,8 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
         z = TwoProportionZTest(props[cfg.control], props[arm], freq_cfg).compute_result()
         user = DeltaMethodTest(ratios[cfg.control], ratios[arm], freq_cfg).compute_result()
         seq, path = _sequential(cumulative, cfg.control, arm, seq_cfg, points)
-        bayes = BetaBinomialTest(props[cfg.control], props[arm], bayes_cfg).compute_result()
+        effects = (max(design_effect(ratios[cfg.control]), 1.0), max(design_effect(ratios[arm]), 1.0))
+        bayes = BetaBinomialTest(props[cfg.control], props[arm], bayes_cfg, effects).compute_result()
         partial.append((arm, z, user, seq, bayes))
         paths[arm] = path
     holm = holm_adjust([user.p_value for _, _, user, _, _ in partial])

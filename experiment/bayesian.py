@@ -54,8 +54,9 @@ class BayesianResult:
         return asdict(self)
 
 
-def _posterior(stat: ProportionStatistic, cfg: BayesianConfig) -> tuple[float, float]:
-    return cfg.prior_a + stat.clicks, cfg.prior_b + stat.n - stat.clicks
+def _posterior(stat: ProportionStatistic, cfg: BayesianConfig, design_effect: float) -> tuple[float, float]:
+    """Beta posterior from the arm's counts shrunk to their effective sample size (n / design effect)."""
+    return cfg.prior_a + stat.clicks / design_effect, cfg.prior_b + (stat.n - stat.clicks) / design_effect
 
 
 def _expect(a: tuple[float, float], b: tuple[float, float], function) -> float:
@@ -84,17 +85,26 @@ def probability_and_losses(control: tuple[float, float], challenger: tuple[float
 
 
 class BetaBinomialTest:
-    """Challenger versus control with independent Beta posteriors."""
+    """Challenger versus control with independent Beta posteriors.
+
+    Impressions of one user are correlated; ``design_effects`` (control, challenger), from the
+    user-level analysis, divide the counts down to their effective sample size so the
+    posterior is not overconfident. The default (1, 1) is the plain Beta-Binomial model.
+    """
 
     def __init__(self, control: ProportionStatistic, challenger: ProportionStatistic,
-                 config: BayesianConfig | None = None) -> None:
+                 config: BayesianConfig | None = None, design_effects: tuple[float, float] = (1.0, 1.0)) -> None:
+        if min(design_effects) < 1.0:
+            raise ValueError(f"design effects must be >= 1, got {design_effects}")
         self.control, self.challenger = control, challenger
         self.config = config or BayesianConfig()
+        self.design_effects = design_effects
 
     def compute_result(self) -> BayesianResult:
         if self.control.n == 0 or self.challenger.n == 0:
             return BayesianResult(errors=(NO_DATA,))
-        a, b = _posterior(self.control, self.config), _posterior(self.challenger, self.config)
+        a = _posterior(self.control, self.config, self.design_effects[0])
+        b = _posterior(self.challenger, self.config, self.design_effects[1])
         p_better, loss_b, loss_a = probability_and_losses(a, b)
         return BayesianResult(control_mean=a[0] / sum(a), challenger_mean=b[0] / sum(b),
                               probability_challenger_better=p_better,

@@ -71,7 +71,7 @@ alpha = {result.alpha}.</p>
 <h2>Arms</h2><table><tr><th>arm</th><th>impressions</th><th>clicks</th><th>CTR</th><th>95% Wilson</th><th>share</th></tr>{arms}</table>
 <h2>Tests</h2><table><tr><th>test</th><th>difference</th><th>lift</th><th>lift interval</th><th>p</th><th>significant</th></tr>{_rows(tests)}</table>
 <h2>User level (randomisation unit)</h2><table><tr><th>arm</th><th>users</th><th>impressions/user</th><th>CTR</th><th>SE (delta method)</th><th>design effect</th></tr>{users}</table>
-<h2>Bayesian (Beta-Binomial)</h2><table><tr><th>challenger</th><th>P(better than control)</th><th>expected loss if shipped</th><th>expected loss if kept</th></tr>{bayes}</table>
+<h2>Bayesian (Beta-Binomial on effective sample sizes)</h2><table><tr><th>challenger</th><th>P(better than control)</th><th>expected loss if shipped</th><th>expected loss if kept</th></tr>{bayes}</table>
 <h2>Sample-ratio check</h2><p>Observed {", ".join(f"{html.escape(a)} {o:,}" for a, o in zip(srm.arms, srm.observed))};
 chi-square = {srm.statistic:.2f}, p = {srm.p_value:.3g} &rarr; <strong>{"MISMATCH" if srm.mismatch else "ok"}</strong>
 (flag below {srm.threshold}).</p>

@@ -42,6 +42,16 @@ def test_whole_result_pinned():
                        expected_loss_challenger=0.0001, expected_loss_control=0.02505))
 
 
+def test_design_effect_shrinks_the_evidence():
+    plain = BetaBinomialTest(P(4000, 280), P(4000, 330)).compute_result()
+    clustered = BetaBinomialTest(P(4000, 280), P(4000, 330), design_effects=(2.0, 2.0)).compute_result()
+    halved = BetaBinomialTest(P(2000, 140), P(2000, 165)).compute_result()
+    assert clustered.probability_challenger_better == pytest.approx(halved.probability_challenger_better, abs=1e-12)
+    assert 0.5 < clustered.probability_challenger_better < plain.probability_challenger_better
+    with pytest.raises(ValueError, match="design effects"):
+        BetaBinomialTest(P(10, 1), P(10, 1), design_effects=(0.5, 1.0))
+
+
 def test_symmetry_and_degenerate_input():
     same = BetaBinomialTest(P(500, 40), P(500, 40)).compute_result()
     assert same.probability_challenger_better == pytest.approx(0.5, abs=1e-9)
