@@ -30,8 +30,9 @@ class AnalysisConfig:
 
     ``expected_split`` maps arm -> configured traffic share (default: equal shares over the
     arms seen). ``decision_rule`` picks the test the verdict rests on: the always-valid
-    ``sequential`` test (safe to read any time) or the ``fixed``-horizon user-level z-test,
-    read once ``planned_per_arm`` impressions per arm are in. ``adaptive_routing`` (a bandit
+    ``sequential`` test (safe to read any time), the ``fixed``-horizon user-level z-test,
+    read once ``planned_per_arm`` impressions per arm are in, or the ``bayesian`` expected
+    loss against ``loss_threshold`` (absolute CTR). ``adaptive_routing`` (a bandit
     router) skips the sample-ratio check, since the split is meant to drift.
     """
 
@@ -44,7 +45,7 @@ class AnalysisConfig:
     prior_a: float = 1.0
     prior_b: float = 1.0
     loss_threshold: float = 0.001
-    decision_rule: Literal["sequential", "fixed"] = "sequential"
+    decision_rule: Literal["sequential", "fixed", "bayesian"] = "sequential"
     planned_per_arm: int | None = None
     adaptive_routing: bool = False
     max_points: int = 200
@@ -53,8 +54,8 @@ class AnalysisConfig:
         FrequentistConfig(self.alpha, self.alternative)
         SequentialConfig(self.alpha, self.mixture_sd)
         BayesianConfig(self.prior_a, self.prior_b, self.loss_threshold)
-        if self.decision_rule not in ("sequential", "fixed"):
-            raise ValueError(f"decision rule must be sequential or fixed, got {self.decision_rule!r}")
+        if self.decision_rule not in ("sequential", "fixed", "bayesian"):
+            raise ValueError(f"decision rule must be sequential, fixed or bayesian, got {self.decision_rule!r}")
         if self.planned_per_arm is not None and self.planned_per_arm <= 0:
             raise ValueError(f"planned sample size must be positive, got {self.planned_per_arm}")
         if self.max_points < 2:
@@ -200,7 +201,8 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
             user = _with_alpha(user, p_holm, cfg.alpha)
         evidence = ArmEvidence(arm, props[arm].n, props[cfg.control].n, seq, user, bayes)
         comparisons.append(Comparison(arm, z, user, seq, bayes, p_holm,
-                                      arm_verdict(evidence, cfg.decision_rule, cfg.planned_per_arm)))
+                                      arm_verdict(evidence, cfg.decision_rule, cfg.planned_per_arm,
+                                                  cfg.loss_threshold)))
 
     errors, notes = [], []
     if total == 0:

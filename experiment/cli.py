@@ -46,8 +46,10 @@ def register(subparsers) -> None:
                    help="mSPRT prior scale of the CTR difference (default 0.03)")
     a.add_argument("--alternative", choices=("two-sided", "greater", "less"), default="two-sided",
                    help="direction of the fixed-horizon tests (greater: challenger better; default two-sided)")
-    a.add_argument("--decision", choices=("sequential", "fixed"), default="sequential",
+    a.add_argument("--decision", choices=("sequential", "fixed", "bayesian"), default="sequential",
                    help="test the verdict rests on (default: the always-valid sequential test)")
+    a.add_argument("--loss-threshold", type=float, default=0.001,
+                   help="bayesian rule: expected CTR loss one accepts (default 0.001)")
     a.add_argument("--planned-per-arm", type=int, default=None,
                    help="planned impressions per arm (from funflix plan): fixed-horizon read point")
     a.add_argument("--json", action="store_true", help="print one JSON document")
@@ -193,6 +195,7 @@ def analyze_command(args) -> int:
         raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
     config = AnalysisConfig(control=control, alpha=args.alpha, alternative=args.alternative, expected_split=split, mixture_sd=args.mixture_sd,
                             decision_rule=args.decision, planned_per_arm=args.planned_per_arm,
+                            loss_threshold=args.loss_threshold,
                             adaptive_routing=adaptive)
     result = analyze(impressions, config)
     report_path = None

@@ -43,15 +43,21 @@ def _pct(x: float) -> str:
     return f"{100.0 * x:+.2f} pp"
 
 
-def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int | None) -> Verdict:
+def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int | None,
+                loss_threshold: float = 0.001) -> Verdict:
     """Decide for one challenger.
 
     ``sequential`` (default): the always-valid mSPRT may be read at any time; ship or stop
     when its confidence sequence excludes zero, otherwise keep running until the planned
     sample size, then call it inconclusive. ``fixed``: the user-level z-test is read once,
     when both arms reach ``planned_per_arm`` impressions; before that, keep running.
+    ``bayesian``: ship when the expected CTR lost by shipping is below ``loss_threshold``
+    and the challenger is more likely better; stop when keeping control is that safe and the
+    challenger is more likely worse (no error-rate guarantee under peeking).
     """
     e = evidence
+    if decision_rule == "bayesian":
+        return _bayesian_verdict(e, planned_per_arm, loss_threshold)
     n = min(e.impressions, e.control_impressions)
     reached = planned_per_arm is not None and n >= planned_per_arm
     bayes = (f"P(challenger better) = {e.bayesian.probability_challenger_better:.1%}, "
@@ -84,6 +90,23 @@ def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int 
     progress = f"{n} of {planned_per_arm}" if planned_per_arm else f"{n}"
     return Verdict(KEEP_RUNNING, seq.test, f"no decision yet at {progress} impressions per arm; "
                    f"the difference lies in {ci}, safe to keep watching ({bayes})", e.arm)
+
+
+def _bayesian_verdict(e: ArmEvidence, planned_per_arm: int | None, loss_threshold: float) -> Verdict:
+    b = e.bayesian
+    rests_on = f"{b.test} expected loss (threshold {loss_threshold:g})"
+    facts = (f"P(challenger better) = {b.probability_challenger_better:.1%}, expected loss if shipped = "
+             f"{b.expected_loss_challenger:.5f}, if kept = {b.expected_loss_control:.5f}")
+    if b.errors:
+        return Verdict(KEEP_RUNNING, rests_on, "no data in one of the arms yet", e.arm)
+    if b.probability_challenger_better > 0.5 and b.expected_loss_challenger < loss_threshold:
+        return Verdict(SHIP, rests_on, facts, e.arm)
+    if b.probability_challenger_better < 0.5 and b.expected_loss_control < loss_threshold:
+        return Verdict(HARM, rests_on, facts, e.arm)
+    n = min(e.impressions, e.control_impressions)
+    if planned_per_arm is not None and n >= planned_per_arm:
+        return Verdict(INCONCLUSIVE, rests_on, f"planned sample size reached; {facts}", e.arm)
+    return Verdict(KEEP_RUNNING, rests_on, facts, e.arm)
 
 
 def overall_verdict(srm: SrmResult, per_arm: list[Verdict], lifts: dict[str, float]) -> Verdict:

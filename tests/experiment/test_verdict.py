@@ -47,6 +47,21 @@ def test_fixed_horizon_rule(kwargs, planned, decision):
     assert verdict.decision == decision and USER in verdict.rests_on
 
 
+@pytest.mark.parametrize("p_better, loss_ship, loss_keep, planned, n, decision", [
+    (0.98, 0.0002, 0.02, None, 1000, "ship"),
+    (0.98, 0.002, 0.02, None, 1000, "keep running"),   # likely better, but too much at stake
+    (0.03, 0.02, 0.0003, None, 1000, "stop: harm"),
+    (0.60, 0.004, 0.006, 900, 1000, "inconclusive"),
+])
+def test_bayesian_rule(p_better, loss_ship, loss_keep, planned, n, decision):
+    e = evidence(n=n)
+    e = ArmEvidence(e.arm, e.impressions, e.control_impressions, e.sequential, e.fixed,
+                    BayesianResult(probability_challenger_better=p_better, expected_loss_challenger=loss_ship,
+                                   expected_loss_control=loss_keep))
+    verdict = arm_verdict(e, "bayesian", planned, loss_threshold=0.001)
+    assert verdict.decision == decision and "expected loss" in verdict.rests_on
+
+
 def test_sample_ratio_mismatch_overrides_a_winner():
     ship = arm_verdict(evidence(seq_diff=0.03, seq_sig=True, ci=(0.01, 0.05)), "sequential", None)
     srm = SrmResult(arms=("control", "challenger"), observed=(5200, 4800), observed_shares=(0.52, 0.48),
