@@ -110,3 +110,16 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path, impressions, argv, me
     out, err = capsys.readouterr()
     assert code == 2
     assert out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_public_api_resolves_and_the_cli_imports_light():
+    import subprocess
+    import sys
+
+    import funflix.experiment as experiment
+
+    assert all(getattr(experiment, name) is not None for name in experiment.__all__)
+    code = ("import sys, funflix.experiment.cli; "
+            "print(sorted(m for m in ('pandas', 'scipy', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
