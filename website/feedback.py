@@ -5,8 +5,8 @@ the same transaction as the event that decided it. Delivery claims due rows (a l
 workers never post the same row), posts them, and marks them ``sent``; a failed post goes back to
 ``pending`` with exponential backoff and is retried until it is accepted, so nothing is dropped.
 The one window for a repeat is a process dying after Seldon accepted a post and before ``sent``
-was committed: the row is posted again when its lease runs out (at-least-once across crashes,
-exactly-once otherwise).
+was committed: the row is posted again when its lease runs out. The serving components credit a
+feedback once per ``meta.puid`` (their ledger), so such a repeat is not counted twice.
 
 When an impression gets its reward 0 (documented in ``funflix.website``): when the same user gets
 a new "Recommended for you" row, when the user signs out, and when the housekeeper finds it open
@@ -69,9 +69,10 @@ def close_stale(engine, metrics, ttl_seconds: float) -> int:
 class Housekeeper(threading.Thread):
     """A daemon thread running ``work()`` every ``interval`` seconds, or at once when woken."""
 
-    def __init__(self, work, interval: float):
+    def __init__(self, work, interval: float, warm_up=None):
         super().__init__(name="funflix-housekeeper", daemon=True)
         self._work = work
+        self._warm_up = warm_up
         self._interval = interval
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -84,6 +85,11 @@ class Housekeeper(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
+        if self._warm_up is not None:
+            try:
+                self._warm_up()
+            except Exception:  # requests load what they need themselves and report the error
+                log.exception("warm-up failed")
         while not self._stopping.is_set():
             self._wake.wait(self._interval)
             self._wake.clear()

@@ -33,7 +33,7 @@ class Site:
         self._recommender_loaded = False
         self.housekeeper = None
         if config["HOUSEKEEPING_INTERVAL"] > 0:
-            self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"])
+            self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"], warm_up=self.warm_up)
             self.housekeeper.start()
 
     def _outbox_counts(self):
@@ -72,6 +72,11 @@ class Site:
                         log.warning("no similar-items model (%s); 'More like this' uses shared genres", exc)
                     self._recommender_loaded = True
         return self._recommender
+
+    def warm_up(self) -> None:
+        """Load the catalogue and the similar-items model before the first visitor needs them."""
+        self.catalog  # noqa: B018 -- the property loads it
+        self._similar_model()
 
     def events_changed(self) -> None:
         """Called after a commit that queued feedback: deliver now (inline) or wake the housekeeper."""

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -432,7 +433,11 @@ def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: 
         ``clicked_item`` (Int64), ``status`` (open/clicked/unclicked) and ``feedback_state``
         (none/pending/sending/sent). Open impressions count as not clicked (yet).
     """
-    engine = create_store_engine(db_url or default_url())
+    url = sa.engine.make_url(db_url or default_url())
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).is_file():
+            raise FileNotFoundError(f"{url.database}: no event store here (the website creates it on start)")
+    engine = create_store_engine(url.render_as_string(hide_password=False))
     try:
         migrate(engine)
         with engine.execution_options(readonly=True).connect() as conn:

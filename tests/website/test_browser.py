@@ -82,10 +82,6 @@ def wait_for(predicate, timeout=10.0):
     return predicate()
 
 
-def db_url(stack) -> str:
-    return f"sqlite:///{stack.home / 'website' / 'events.sqlite'}"
-
-
 def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
     from selenium.webdriver.common.by import By
 
@@ -110,10 +106,10 @@ def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
     assert browser.find_element(By.ID, "movie-title").text
     browser.save_screenshot(str(ARTIFACTS / "website-movie.png"))
 
-    frame = store.load_impressions(db_url(stack))
+    frame = store.load_impressions(stack.database_url)
     assert frame[["impression_id", "user_id", "arm", "clicked", "clicked_item"]].values.tolist() == [
         [impression_id, 42, arm, 1, int(movie_id)]]
-    engine = store.create_store_engine(db_url(stack))
+    engine = store.create_store_engine(stack.database_url)
     with engine.connect() as conn, conn.begin():
         clicks = conn.execute(sa.select(store.clicks.c.movie_id, store.clicks.c.counted)).all()
     assert [tuple(c) for c in clicks] == [(int(movie_id), True)]
@@ -128,9 +124,14 @@ def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
     time.sleep(0.5)
     assert arm_credits(stack, arm) == final
     assert (final[0] - after[0], final[1] - after[1]) == (1, 0)
-    frame = store.load_impressions(db_url(stack))
+    frame = store.load_impressions(stack.database_url)
     assert frame["clicked"].tolist() == [1, 0] and frame["feedback_state"].tolist() == ["sent", "sent"]
     engine.dispose()
+
+    browser.get(f"{site}/experiment")
+    summary = browser.find_element(By.CSS_SELECTOR, f'[data-testid="arm-summary"][data-arm="{arm}"]')
+    assert (summary.get_attribute("data-impressions"), summary.get_attribute("data-clicks")) == ("2", "1")
+    browser.save_screenshot(str(ARTIFACTS / "website-experiment.png"))
 
 
 def test_the_site_degrades_to_a_marked_fallback_when_the_gateway_dies(stack, browser):
@@ -139,6 +140,9 @@ def test_the_site_degrades_to_a_marked_fallback_when_the_gateway_dies(stack, bro
     browser.get(f"{stack.website_url}/signin")
     browser.find_element(By.ID, "new-visitor").click()
     assert browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]').get_attribute("data-fallback") == "false"
+    browser.set_window_size(390, 844)  # a phone
+    browser.save_screenshot(str(ARTIFACTS / "website-home-phone.png"))
+    browser.set_window_size(1280, 900)
     stack.kill("gateway")
     try:
         started = time.perf_counter()

@@ -1,6 +1,7 @@
 """Home rows, clicks and feedback through the site, against a real HTTP Seldon peer."""
 
 import re
+import time
 
 import sqlalchemy as sa
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -167,3 +168,15 @@ def test_the_site_runs_on_postgresql(make_app, postgres, peer):
     assert sorted(peer.rewards()) == [("control", 0), ("control", 1)]
     frame = store.load_impressions(url)
     assert frame["clicked"].tolist() == [1, 0] and set(frame["feedback_state"]) == {"sent"}
+
+
+def test_the_housekeeper_thread_delivers_at_once_when_woken(make_app, peer):
+    app = make_app(HOUSEKEEPING_INTERVAL=60.0)
+    client = app.test_client()
+    client.post("/signin", data={"user_id": "2"})
+    href = re.search(r'href="(/click/[^"]+)"', client.get("/").get_data(as_text=True)).group(1)
+    client.get(href)
+    deadline = time.monotonic() + 5
+    while not peer.rewards() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert peer.rewards() == [("control", 1)]

@@ -182,3 +182,8 @@ def test_concurrent_senders_never_claim_the_same_row(engine, conn):
     with ThreadPoolExecutor(4) as pool:
         claimed = [job for jobs in pool.map(claim, range(4)) for job in jobs]
     assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 20
+
+
+def test_load_impressions_refuses_a_missing_sqlite_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no event store"):
+        store.load_impressions(f"sqlite:///{tmp_path / 'typo.sqlite3'}")
