@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
 
+    load_before = os.getloadavg()[0]
     scratch = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     try:
         models_root = args.models_root or paths.home() / "models"
@@ -126,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
 
     unified, direct = results["unified_endpoint"], results["direct_component"]
     ratio = unified["rps"] / direct["rps"]
-    report = {"connections": args.connections, "duration_s": args.duration, "model_workers": args.model_workers,
+    machine = {"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()[0]}
+    report = {"machine": machine, "connections": args.connections, "duration_s": args.duration,
+              "model_workers": args.model_workers, "component_threads": args.component_threads,
               "results": results, "unified_to_direct": ratio,
               "targets": TARGETS, "targets_met": {
                   "unified_to_direct": ratio >= TARGETS["unified_to_direct"],
@@ -140,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<22}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}{row.get('errors', 0):>8}")
     print(f"unified / direct throughput: {ratio:.0%} (target >= 50%); unified {unified['rps']:.0f} req/s "
           f"(target >= 400), p99 {unified['p99_ms']:.1f} ms (target < 30) at {args.connections} connections")
+    print(f"{machine['cpus']} CPUs, 1-minute load average {load_before:.1f} before, "
+          f"{machine['load_average_after']:.1f} after (other work on the machine lowers every figure)")
     return 0
 
 

@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Start the A/B graph (router and one model component per arm, as seldon-core-microservice "
                     "processes), the gateway with Seldon's REST API, the website and Prometheus; wait until all "
                     "are healthy, print their URLs, and stop everything on Ctrl-C. Logs go to <home>/logs/.")
-    parser.add_argument("--config", help="values.yaml with the experiment section (default: charts/funflix/values.yaml)")
+    parser.add_argument("--config",
+                        help="values.yaml with the experiment section (default: charts/funflix/values.yaml)")
     parser.add_argument("--models-root", help="trained artifacts (default: <home>/models)")
     parser.add_argument("--gateway-port", type=int, default=8000, help="unified endpoint port (default 8000)")
     parser.add_argument("--website-port", type=int, default=5000, help="website port (default 5000)")

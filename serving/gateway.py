@@ -119,7 +119,8 @@ class Gateway:
             return_exceptions=True)
         results = [(i, _json(a, self.children[i].name)) for i, a in zip(targets, answers)
                    if not isinstance(a, BaseException)]
-        credited = [(i, r) for i, r in results if r.get("jsonData", {}).get("credited")]
+        credited = [(i, r) for i, r in results
+                    if isinstance(r.get("jsonData"), dict) and r["jsonData"].get("credited")]
         failures = [a for a in answers if isinstance(a, BaseException)]
         if failures and not credited:
             raise failures[0]
@@ -168,12 +169,17 @@ def _json(answer: UpstreamResponse, component: str) -> dict:
 
 
 def _child_index(routed: dict, n_children: int) -> int:
-    data = routed.get("data", {})
-    values = data.get("tensor", {}).get("values") or [v for row in data.get("ndarray", []) for v in row]
-    if len(values) != 1 or not float(values[0]).is_integer() or not 0 <= int(values[0]) < n_children:
-        raise GatewayError(502, f"router answered {values!r}, not a child index in 0..{n_children - 1}",
+    """The child index in a router's answer (``data.tensor`` for jsonData requests, else ``data.ndarray``)."""
+    data = routed.get("data")
+    try:
+        values = data.get("tensor", {}).get("values") or [v for row in data.get("ndarray", []) for v in row]
+        index = float(values[0]) if len(values) == 1 else -1.0
+    except (AttributeError, TypeError, ValueError):
+        index = -1.0
+    if not index.is_integer() or not 0 <= index < n_children:
+        raise GatewayError(502, f"router answered {data!r}, not a child index in 0..{n_children - 1}",
                            "COMPONENT_FAILED", ROUTER_NODE)
-    return int(values[0])
+    return int(index)
 
 
 def _routing_of(message: dict, config: ExperimentConfig) -> int | None:
@@ -291,7 +297,8 @@ class PredictionsHandler(APIHandler):
         except InvalidRequest as exc:
             raise GatewayError(400, str(exc)) from None
         meta = message.get("meta", {})
-        if not isinstance(meta, dict) or not isinstance(meta.get("puid", ""), str) or len(meta.get("puid", "")) > MAX_PUID:
+        puid = meta.get("puid", "") if isinstance(meta, dict) else None
+        if not isinstance(puid, str) or len(puid) > MAX_PUID:
             raise GatewayError(400, "meta must be an object whose puid, if given, is a short string")
         return await self.gateway.predict(message)
 

@@ -102,9 +102,18 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the whole process group, SIGKILL what is left after ``timeout`` seconds."""
+        self.terminate()
+        self.wait_stopped(timeout)
+
+    def terminate(self) -> None:
+        """Ask the whole process group to stop (SIGTERM); :meth:`wait_stopped` finishes the job."""
+        if self.process is not None:
+            self._signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float = 10.0) -> None:
+        """Wait for the leader up to ``timeout`` seconds, then SIGKILL whatever is left of the group."""
         if self.process is None:
             return
-        self._signal(signal.SIGTERM)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:

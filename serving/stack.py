@@ -277,9 +277,15 @@ class LocalStack:
         return by_name[name]
 
     def stop(self) -> None:
-        """Stop everything, front first (no new traffic reaches a stopping component)."""
-        for name in reversed(list(self.processes)):
-            self.processes[name].stop()
+        """Stop everything: the front (website, gateway, Prometheus) first, then the components together."""
+        components = {c.name for c in self.components}
+        front = [p for name, p in self.processes.items() if name not in components]
+        back = [p for name, p in self.processes.items() if name in components]
+        for group in (front, back):
+            for process in group:
+                process.terminate()
+            for process in group:
+                process.wait_stopped()
         self.processes.clear()
 
     def kill(self, name: str) -> None:

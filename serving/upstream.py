@@ -45,7 +45,8 @@ class Upstream:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    async def request(self, method: str, path: str, body: bytes = b"", timeout: float | None = None) -> UpstreamResponse:
+    async def request(self, method: str, path: str, body: bytes = b"",
+                      timeout: float | None = None) -> UpstreamResponse:
         """Send one request; raise :class:`UpstreamError` if the component is down or slow."""
         timeout = self.timeout if timeout is None else timeout
         try:

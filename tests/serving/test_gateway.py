@@ -11,7 +11,6 @@ import subprocess
 import time
 
 import pytest
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from funflix.serving import metric_names

@@ -45,7 +45,8 @@ def test_predict_returns_the_ordered_list_with_scores_and_the_model(make_model):
     assert answer["model"]["name"] == "challenger" and answer["model"]["version"].startswith("v")
     assert answer["strategy"] == "personal"
     assert model.predict(np.array([[10**6]]), [])["strategy"] == "popularity"  # unknown user: cold start
-    assert model.tags() == {"arm": "challenger", "model_name": "challenger", "model_version": answer["model"]["version"]}
+    version = answer["model"]["version"]
+    assert model.tags() == {"arm": "challenger", "model_name": "challenger", "model_version": version}
     assert model.health_status()["n_items"] > 0
 
 

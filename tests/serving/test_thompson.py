@@ -22,7 +22,8 @@ def test_the_bandit_moves_traffic_to_the_arm_that_gets_clicks(tmp_path, quick_mo
     with make_stack(tmp_path / "home", quick_models_root, config_path=config) as stack:
         url = stack.gateway_url
         for user_id in range(60):
-            served = http.post(f"{url}/api/v1.0/predictions", json={"jsonData": {"user_id": user_id}}, timeout=10).json()
+            served = http.post(f"{url}/api/v1.0/predictions", json={"jsonData": {"user_id": user_id}},
+                               timeout=10).json()
             reward = 1 if served["meta"]["tags"]["arm"] == "challenger" else 0
             assert http.post(f"{url}/api/v1.0/feedback", json={"response": served, "reward": reward},
                              timeout=10).status_code == 200
