@@ -50,8 +50,9 @@ class Upstream:
         """Send one request; raise :class:`UpstreamError` if the component is down or slow."""
         timeout = self.timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(self._request(method, path, body), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(timeout):
+                return await self._request(method, path, body)
+        except TimeoutError:
             raise UpstreamError(self.name, "timeout",
                                 f"component {self.name!r} did not answer within {timeout:g} s") from None
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
