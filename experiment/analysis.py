@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
-from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, IMPRESSION_ID, NO_DATA, ONE_ARM_ONLY, REQUIRED_COLUMNS,
-                        USER_ID)
+from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, IMPRESSION_ID, NO_DATA, ONE_ARM_ONLY,
+                        REQUIRED_COLUMNS, STATUS, USER_ID)
 from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
 from .intervals import wilson_interval
 from .multiple import bonferroni_alpha, holm_adjust
@@ -157,6 +157,7 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
     """Run every test of challenger(s) against ``config.control`` over impression rows."""
     cfg = config or AnalysisConfig()
     df = sort_impressions(validate_impressions(impressions))
+    still_open = int((impressions[STATUS] == "open").sum()) if STATUS in impressions.columns else 0
     arms = _arm_order(df, cfg)
     counts = df.groupby(ARM)[CLICKED].agg(["count", "sum"])
     props = {a: ProportionStatistic(int(counts.at[a, "count"]) if a in counts.index else 0,
@@ -219,6 +220,9 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
         notes.append(f"{len(challengers)} challengers: fixed-horizon p-values are Holm-adjusted and the "
                      f"sequential tests run at alpha/{len(challengers)} = {seq_alpha:.4g} (Bonferroni), "
                      f"so the chance of any false winner stays at or below {cfg.alpha}")
+    if still_open:
+        notes.append(f"{still_open} impressions are still open (their user may yet click): counted as not "
+                     f"clicked so far")
     if cfg.adaptive_routing:
         notes.append("adaptive (bandit) routing: the split drifts by design, so there is no sample-ratio check, "
                      "and pooled estimates may be biased by time trends")

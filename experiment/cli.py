@@ -193,7 +193,8 @@ def analyze_command(args) -> int:
     arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
     if args.control and arms_seen and control not in arms_seen and control not in (split or {}):
         raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
-    config = AnalysisConfig(control=control, alpha=args.alpha, alternative=args.alternative, expected_split=split, mixture_sd=args.mixture_sd,
+    config = AnalysisConfig(control=control, alpha=args.alpha, alternative=args.alternative, expected_split=split,
+                            mixture_sd=args.mixture_sd,
                             decision_rule=args.decision, planned_per_arm=args.planned_per_arm,
                             loss_threshold=args.loss_threshold,
                             adaptive_routing=adaptive)

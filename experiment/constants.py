@@ -9,6 +9,7 @@ ARM = "arm"
 CREATED_AT = "created_at"
 CLICKED = "clicked"
 REQUIRED_COLUMNS = (IMPRESSION_ID, USER_ID, ARM, CREATED_AT, CLICKED)
+STATUS = "status"  # optional: "open" rows may still be clicked
 
 DEFAULT_CONTROL = "control"
 DEFAULT_CHALLENGER = "challenger"

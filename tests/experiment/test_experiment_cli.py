@@ -66,6 +66,8 @@ def _fill_store(url, rng, n=1500, users=300):
                                     model_name=arm, model_version="v1", now=now)
             if rng.random() < (0.07 if arm == "control" else 0.2):
                 store.record_click(conn, f"imp-{k}", user, 2, now=now + timedelta(seconds=5))
+        store.record_impression(conn, impression_id="last-open", user_id=users + 1, items=[1, 2], arm="control",
+                                now=start + timedelta(minutes=n))
         store.record_impression(conn, impression_id="fallback", user_id=999, items=[1], arm=None,
                                 now=start + timedelta(minutes=n))
     engine.dispose()
@@ -76,7 +78,8 @@ def test_analyze_reads_the_real_event_store(capsys, tmp_path):
     _fill_store(url, np.random.default_rng(1))
     code, out, _ = run(capsys, "analyze", "--db-url", url, "--json")
     data = json.loads(out)
-    assert code == 0 and sum(a["impressions"] for a in data["arms"]) == 1500  # the fallback row counts nowhere
+    assert code == 0 and sum(a["impressions"] for a in data["arms"]) == 1501  # the fallback row counts nowhere
+    assert any("still open" in note for note in data["notes"])
     assert data["verdict"]["decision"] == "ship"
     assert {u["arm"]: u["users"] for u in data["user_level"]} == pytest.approx(
         {"control": 150, "challenger": 150}, abs=15)
