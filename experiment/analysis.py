@@ -211,8 +211,10 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
         verdict = Verdict("keep running", "none", "no impressions yet")
     elif props[cfg.control].n == 0 or not challengers or all(props[a].n == 0 for a in challengers):
         errors.append(ONE_ARM_ONLY)
-        seen = [a for a in arms if props[a].n > 0]
-        verdict = Verdict("inconclusive", "none", f"only {', '.join(seen)} has impressions: nothing to compare")
+        seen = ", ".join(a for a in arms if props[a].n > 0)
+        reason = (f"the control arm {cfg.control!r} has no impressions (arms seen: {seen})"
+                  if props[cfg.control].n == 0 else f"only {seen} has impressions: nothing to compare")
+        verdict = Verdict("inconclusive", "none", reason)
     else:
         verdict = overall_verdict(srm, [c.verdict for c in comparisons],
                                   {c.arm: c.user_level.relative_lift for c in comparisons})

@@ -70,6 +70,7 @@ def test_degenerate_inputs_are_clear_results(impressions_factory):
     assert one_arm.errors == (ONE_ARM_ONLY,) and one_arm.verdict.decision == "inconclusive"
     only_challenger = analyze(df[df["arm"] == "challenger"])
     assert ONE_ARM_ONLY in only_challenger.errors and only_challenger.arms[0].impressions == 0
+    assert "control arm 'control' has no impressions" in only_challenger.verdict.reason
     no_clicks = analyze(df.assign(clicked=0))
     assert no_clicks.verdict.decision == "keep running"
     assert no_clicks.comparison("challenger").z_test.p_value == 1.0
