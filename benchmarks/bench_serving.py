@@ -81,6 +81,36 @@ def run_wrk(url: str, script: Path, seconds: float, connections: int, threads: i
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process in a process group, from /proc (Linux)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(stack: LocalStack, url: str, script: Path, args) -> dict:
+    """wrk figures plus the CPU milliseconds each process (and wrk) spent per request."""
+    groups = {name: process.process.pid for name, process in stack.processes.items()}
+    before = {name: group_cpu_seconds(pgid) for name, pgid in groups.items()}
+    wrk_before = os.times()
+    result = run_wrk(url, script, args.duration, args.connections, args.threads)
+    wrk_after = os.times()
+    spent = {name: group_cpu_seconds(pgid) - before[name] for name, pgid in groups.items()}
+    spent["wrk"] = (wrk_after.children_user + wrk_after.children_system
+                    - wrk_before.children_user - wrk_before.children_system)
+    result["cpu_ms_per_request"] = {name: round(seconds * 1000 / result["requests"], 3)
+                                    for name, seconds in spent.items() if seconds > 0}
+    return result
+
+
 def quick_models(folder: Path) -> Path:
     from funflix.models.config import ARMS
     from funflix.models.pipeline import prepare, train_and_save
@@ -121,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             unified = f"{stack.gateway_url}/api/v1.0/predictions"
             for name, url in (("direct_component", direct), ("unified_endpoint", unified)):
                 run_wrk(url, script, 2, args.connections, args.threads)  # warm-up
-                results[name] = run_wrk(url, script, args.duration, args.connections, args.threads)
+                results[name] = measured(stack, url, script, args)
                 log.info("%s: %.0f req/s", name, results[name]["rps"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -142,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'path':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for name, row in results.items():
         print(f"{name:<22}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}{row.get('errors', 0):>8}")
+    for name in ("direct_component", "unified_endpoint"):
+        cpu = results[name]["cpu_ms_per_request"]
+        print(f"CPU ms per request, {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+              + f" (total {sum(cpu.values()):.2f})")
     print(f"unified / direct throughput: {ratio:.0%} (target >= 50%); unified {unified['rps']:.0f} req/s "
           f"(target >= 400), p99 {unified['p99_ms']:.1f} ms (target < 30) at {args.connections} connections")
     print(f"{machine['cpus']} CPUs, 1-minute load average {load_before:.1f} before, "
