@@ -110,10 +110,7 @@ def sequential_test(looks, difference, variance, config: SequentialConfig | None
                           ci_lower=tuple(lower.tolist()), ci_upper=tuple(upper.tolist()),
                           log_likelihood_ratio=tuple(llr.tolist()), p_value=tuple(p.tolist()))
     errors = () if v[-1] > 0.0 else (ZERO_VARIANCE,)
-    ci = (float(lower[-1]), float(upper[-1]))
-    if not np.isfinite(ci[0]) or not np.isfinite(ci[1]):
-        ci = (-1.0, 1.0) if not np.isfinite(ci[0]) and not np.isfinite(ci[1]) else (
-            max(ci[0], -1.0), min(ci[1], 1.0))
+    ci = (max(float(lower[-1]), -1.0), min(float(upper[-1]), 1.0))  # a CTR difference lies in [-1, 1]
     result = SequentialResult(difference=float(d[-1]), ci=ci, log_likelihood_ratio=float(llr[-1]),
                               threshold=threshold, p_value=float(p[-1]), significant=bool(p[-1] <= cfg.alpha),
                               decided_at=int(looks[crossed[0]]) if crossed.size else None,

@@ -78,10 +78,12 @@ def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int 
                        f"(p = {test.p_value:.4g}; {bayes})", e.arm)
     seq = e.sequential
     ci = f"[{_pct(seq.ci[0])}, {_pct(seq.ci[1])}]"
-    if seq.significant and seq.difference > 0:
+    # the confidence sequence, not the latest estimate, says which side of zero the effect is on
+    direction = 1 if seq.ci[0] > 0 else -1 if seq.ci[1] < 0 else (1 if seq.difference > 0 else -1)
+    if seq.significant and direction > 0:
         return Verdict(SHIP, seq.test, f"always-valid interval for the CTR difference {ci} excludes zero "
                        f"(p = {seq.p_value:.4g}, decided at {seq.decided_at} impressions; {bayes})", e.arm)
-    if seq.significant and seq.difference < 0:
+    if seq.significant and direction < 0:
         return Verdict(HARM, seq.test, f"always-valid interval for the CTR difference {ci} is below zero "
                        f"(p = {seq.p_value:.4g}, decided at {seq.decided_at} impressions; {bayes})", e.arm)
     if reached:

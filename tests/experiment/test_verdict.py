@@ -24,6 +24,8 @@ def evidence(seq_diff=0.0, seq_sig=False, ci=(-0.01, 0.01), fixed_diff=0.0, fixe
     (dict(seq_diff=0.03, seq_sig=True, ci=(0.01, 0.05)), None, "ship"),
     (dict(seq_diff=-0.03, seq_sig=True, ci=(-0.05, -0.01)), None, "stop: harm"),
     (dict(seq_diff=0.01), None, "keep running"),
+    # the latest estimate dipped below zero, but the always-valid interval already lies above it
+    (dict(seq_diff=-0.001, seq_sig=True, ci=(0.001, 0.02)), None, "ship"),
     (dict(seq_diff=0.01), 2000, "keep running"),
     (dict(seq_diff=0.01, n=2500), 2000, "inconclusive"),
     # a fixed-horizon z-test that happens to be significant does not move the sequential verdict
