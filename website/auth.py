@@ -16,6 +16,7 @@ bp = Blueprint("auth", __name__)
 NEW_VISITOR_BASE = 10_000_000
 NEW_VISITOR_SPAN = 2_000_000_000
 PAGE_SIZE = 48
+MAX_GENRES = 5
 MAX_SEARCH_LENGTH = 100
 
 
@@ -28,6 +29,8 @@ def load_signed_in_user() -> None:
     user_id = session.get("user_id")
     g.user_id = user_id if isinstance(user_id, int) and not isinstance(user_id, bool) else None
     g.new_visitor = g.user_id is not None and g.user_id >= NEW_VISITOR_BASE
+    genres = session.get("genres")
+    g.genres = [x for x in genres if isinstance(x, str)] if isinstance(genres, list) else []
 
 
 def login_required(view):
@@ -71,8 +74,15 @@ def signin():
     catalog = site().catalog
     error, status = None, 200
     if request.method == "POST":
+        genres = []
         if request.form.get("new_visitor"):
             user_id = NEW_VISITOR_BASE + secrets.randbelow(NEW_VISITOR_SPAN)
+            genres = request.form.getlist("genres")
+            unknown = [g[:40] for g in genres if g not in catalog.genres]
+            if unknown:
+                error, status = f"Unknown genre(s): {', '.join(unknown[:3])}.", 400
+            elif len(genres) > MAX_GENRES:
+                error, status = f"Pick at most {MAX_GENRES} genres.", 400
         else:
             raw = request.form.get("user_id", "").strip()
             user_id = int(raw) if raw.isdigit() and len(raw) <= 9 else None
@@ -83,13 +93,15 @@ def signin():
         if error is None:
             _end_session()
             session["user_id"] = user_id
+            if genres:
+                session["genres"] = genres
             return redirect(url_for("recs.home"))
     query = search_text()
     page = page_number()
     members, total = catalog.find_members(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     pages = max(1, -(-total // PAGE_SIZE))
     return render_template("signin.html", members=members, total=total, query=query, page=page,
-                           pages=pages, error=error), status
+                           pages=pages, error=error, genres=list(catalog.genres), max_genres=MAX_GENRES), status
 
 
 @bp.route("/signout", methods=("POST",))

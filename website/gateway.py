@@ -5,7 +5,7 @@ served list plus ``meta`` (``puid``, ``routing``, ``tags.arm``); ``POST {base}/a
 takes ``{"request", "response", "reward"}``. A response without ``meta.routing`` is refused: its
 feedback would reach every arm.
 
-After a failure the client stays "open" for ``retry_after`` seconds and fails at once, so pages
+After a timeout, a refused connection or a 5xx the client stays "open" for ``retry_after`` seconds and fails at once, so pages
 render their fallback row fast while the gateway is down instead of waiting on each timeout.
 """
 
@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 PREDICTIONS_PATH = "/api/v1.0/predictions"
 FEEDBACK_PATH = "/api/v1.0/feedback"
+#: Failures that suggest the gateway is down or overloaded (a 4xx or a bad body is about the request).
+CIRCUIT_BREAKING = ("timeout", "unreachable", "http_5xx")
 
 
 class GatewayError(Exception):
@@ -115,15 +117,18 @@ class SeldonGateway:
         finally:
             self._observe(call, outcome, time.perf_counter() - start)
 
-    def recommend(self, user_id: int, k: int) -> Served:
-        """The list the experiment serves ``user_id``; ``GatewayError`` when unavailable."""
+    def recommend(self, user_id: int, k: int, genres: list[str] | None = None) -> Served:
+        """The list the experiment serves ``user_id`` (``genres``: a new visitor's picks for the
+        cold start); ``GatewayError`` when unavailable."""
         if time.monotonic() < self._down_until:
             raise GatewayError("gateway recently failed; using the fallback", "circuit_open")
         request = {"jsonData": {"user_id": int(user_id), "k": int(k)}}
+        if genres:
+            request["jsonData"]["genres"] = list(genres)
         try:
             served = parse_served(request, self._post("predict", PREDICTIONS_PATH, request, self.timeout), k)
         except GatewayError as exc:
-            if exc.kind != "bad_response":
+            if exc.kind in CIRCUIT_BREAKING:
                 self._down_until = time.monotonic() + self.retry_after
             raise
         self._down_until = 0.0

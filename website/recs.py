@@ -31,7 +31,7 @@ def home():
     impression_id = uuid.uuid4().hex
     fallback_reason = None
     try:
-        served = funflix.gateway.recommend(g.user_id, k)
+        served = funflix.gateway.recommend(g.user_id, k, g.genres)
     except GatewayError as exc:
         fallback_reason = exc.kind
         funflix.metrics.errors.labels(f"gateway_{exc.kind}").inc()

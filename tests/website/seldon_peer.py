@@ -71,8 +71,14 @@ class SeldonPeer:
             meta["routing"] = {"ab-router": child}
         return {"jsonData": {"user_id": user_id, "recommendations": {str(i): s for i, s in zip(items, scores)},
                              "items": items, "scores": scores, "model": {"name": arm, "version": f"v-{arm}"},
-                             "strategy": "personal" if user_id < 10_000_000 else "popularity"},
+                             "strategy": self._strategy(user_id, body["jsonData"].get("genres"))},
                 "meta": meta}
+
+    @staticmethod
+    def _strategy(user_id: int, genres) -> str:
+        if user_id < 10_000_000:
+            return "personal"
+        return "features" if genres else "popularity"
 
     def rewards(self) -> list[tuple[str, int]]:
         """``(arm, reward)`` of each feedback received, in order."""

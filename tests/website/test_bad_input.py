@@ -33,6 +33,8 @@ def test_bad_urls_get_4xx_pages(client, method, url, status):
     ({"user_id": "12abc"}, 400, "whole number"),
     ({"user_id": "9" * 40}, 400, "whole number"),
     ({}, 400, "whole number"),
+    ({"new_visitor": "1", "genres": ["Comedy", "Knitting"]}, 400, "Unknown genre(s): Knitting"),
+    ({"new_visitor": "1", "genres": ["Comedy", "Drama", "War", "Crime", "Action", "Horror"]}, 400, "at most 5"),
 ])
 def test_unknown_or_malformed_members_are_refused(client, form, status, message):
     response = client.post("/signin", data=form)

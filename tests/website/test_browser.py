@@ -134,12 +134,14 @@ def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
     browser.save_screenshot(str(ARTIFACTS / "website-experiment.png"))
 
 
-def test_the_site_degrades_to_a_marked_fallback_when_the_gateway_dies(stack, browser):
+def test_new_visitor_cold_start_then_fallback_when_the_gateway_dies(stack, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(f"{stack.website_url}/signin")
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="genre-choice"][value="Comedy"]').click()
     browser.find_element(By.ID, "new-visitor").click()
-    assert browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]').get_attribute("data-fallback") == "false"
+    row = browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]')
+    assert (row.get_attribute("data-fallback"), row.get_attribute("data-strategy")) == ("false", "features")
     browser.set_window_size(390, 844)  # a phone
     browser.save_screenshot(str(ARTIFACTS / "website-home-phone.png"))
     browser.set_window_size(1280, 900)

@@ -99,6 +99,14 @@ def test_new_visitor_gets_a_cold_start_row(actions, client, peer):
     assert "New visitor" in html and 'data-strategy="popularity"' in html and len(links) == 10
 
 
+def test_a_new_visitors_genres_reach_the_cold_start(app, actions, client, peer):
+    client.post("/signin", data={"new_visitor": "1", "genres": ["Comedy", "Sci-Fi"]})
+    html, impression_id, _ = actions.home()
+    assert 'data-strategy="features"' in html
+    with app.extensions["funflix"].engine.connect() as conn:
+        assert store.get_impression(conn, impression_id).request["jsonData"]["genres"] == ["Comedy", "Sci-Fi"]
+
+
 def test_undelivered_feedback_is_retried_from_the_store_exactly_once(app, actions, client, peer):
     actions.signin(2)
     _, _, links = actions.home()
