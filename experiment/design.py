@@ -73,8 +73,8 @@ class PlanConfig:
         """The challenger's CTR under the alternative."""
         if self.target is not None:
             return self.target
-        assert self.mde is not None
-        return self.baseline * (1.0 + self.mde) if self.relative_mde else self.baseline + self.mde
+        mde = float(self.mde or 0.0)
+        return self.baseline * (1.0 + mde) if self.relative_mde else self.baseline + mde
 
     @property
     def ratio(self) -> float:
