@@ -37,7 +37,8 @@ Stable attributes for browser tests and bots
     The movie page's main block, with ``data-movie-id``; inside, ``id="movie-title"``,
     ``id="movie-year"``, ``id="movie-genres"``, ``id="movie-rating"``.
 ``id="signin-form"``, ``id="member-search"``, ``data-testid="member-option"`` (``data-user-id``),
-``id="new-visitor"``, ``id="signout"``, ``id="search-form"``, ``data-testid="signed-in-user"``
+``id="new-visitor"`` (its form's ``data-testid="genre-choice"`` checkboxes, ``value`` = genre),
+``id="signout"``, ``id="search-form"``, ``data-testid="signed-in-user"``
 (``data-user-id``), ``data-testid="arm-summary"`` rows on ``/experiment`` (``data-arm``).
 """
 

@@ -139,6 +139,7 @@ def test_new_visitor_cold_start_then_fallback_when_the_gateway_dies(stack, brows
 
     browser.get(f"{stack.website_url}/signin")
     browser.find_element(By.CSS_SELECTOR, '[data-testid="genre-choice"][value="Comedy"]').click()
+    browser.save_screenshot(str(ARTIFACTS / "website-signin.png"))
     browser.find_element(By.ID, "new-visitor").click()
     row = browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]')
     assert (row.get_attribute("data-fallback"), row.get_attribute("data-strategy")) == ("false", "features")
