@@ -1,6 +1,7 @@
 from dataclasses import asdict
 
 import numpy as np
+from scipy.stats import norm
 import pytest
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (power_proportions_2indep, proportion_effectsize,
@@ -114,3 +115,17 @@ def test_duration_and_design_effect():
 def test_bad_plans_are_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PlanConfig(**kwargs)
+
+
+def test_fleiss_cc_gives_the_corrected_test_its_power_for_any_split():
+    """Independent check of the continuity-corrected size, unequal splits included: at that n, the
+    z-test with Yates-style correction (1/(2 n1) + 1/(2 n2)) has exactly the asked power."""
+    for p1, p2, alpha, power, sides, ratio in _random_designs(300, 4):
+        n1 = fleiss_sample_size(p1, p2, alpha, power, sides, ratio, continuity=True)
+        n2 = ratio * n1
+        pooled = (n1 * p1 + n2 * p2) / (n1 + n2)
+        null_se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        alt_se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+        correction = (1 / n1 + 1 / n2) / 2
+        achieved = norm.cdf((abs(p2 - p1) - correction - norm.ppf(1 - alpha / sides) * null_se) / alt_se)
+        assert achieved == pytest.approx(power, abs=1e-9)
