@@ -1,8 +1,8 @@
 from dataclasses import asdict
 
 import numpy as np
-from scipy.stats import norm
 import pytest
+from scipy.stats import norm
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (power_proportions_2indep, proportion_effectsize,
                                           samplesize_proportions_2indep_onetail)
