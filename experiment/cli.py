@@ -25,8 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--power", type=_rate, default=0.9, help="power (default 0.9)")
     p.add_argument("--sides", type=int, choices=(1, 2), default=1, help="one- or two-sided test (default 1)")
     p.add_argument("--control-share", type=_rate, default=0.5, help="control's share of traffic (default 0.5)")
-    p.add_argument("--design-effect", type=float, default=1.0,
-                   help="variance inflation from users seeing several impressions (default 1)")
+    p.add_argument("--design-effect", type=_design_effect, default=1.0,
+                   help="variance inflation from users seeing several impressions: a number >= 1 (default 1), "
+                        "or 'observed' to measure it on --db-url/--csv data")
     p.add_argument("--traffic-per-day", type=float, help="impressions per day over all arms")
     _add_source(p, "observe impressions/day from the event store at URL (when --traffic-per-day is not given)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -85,6 +86,15 @@ def _rate(text: str) -> float:
     return value
 
 
+def _design_effect(text: str) -> float | str:
+    if text == "observed":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'observed', got {text!r}") from None
+
+
 def _split(text: str) -> dict[str, float]:
     split = {}
     for part in text.split(","):
@@ -136,15 +146,30 @@ def observed_traffic_per_day(impressions) -> float:
     return len(df) / span
 
 
+def observed_design_effect(impressions) -> float:
+    """The largest per-arm design effect in the data (at least 1)."""
+    from .analysis import validate_impressions
+    from .user_level import design_effect, ratio_statistics
+
+    stats = ratio_statistics(validate_impressions(impressions))
+    return max([1.0] + [design_effect(stat) for stat in stats.values()])
+
+
 def plan_command(args) -> int:
     from .design import PlanConfig, plan
 
-    traffic = args.traffic_per_day
-    if traffic is None and (args.db_url or args.csv):
-        traffic = observed_traffic_per_day(load_source(args.db_url, args.csv))
+    traffic, design_effect = args.traffic_per_day, args.design_effect
+    if design_effect == "observed" and not (args.db_url or args.csv):
+        raise ValueError("--design-effect observed needs data: give --db-url or --csv")
+    if args.db_url or args.csv:
+        impressions = load_source(args.db_url, args.csv)
+        if traffic is None:
+            traffic = observed_traffic_per_day(impressions)
+        if design_effect == "observed":
+            design_effect = observed_design_effect(impressions)
     result = plan(PlanConfig(baseline=args.baseline, target=args.target, mde=args.mde, relative_mde=args.relative,
                              alpha=args.alpha, power=args.power, sides=args.sides,
-                             control_share=args.control_share, design_effect=args.design_effect,
+                             control_share=args.control_share, design_effect=design_effect,
                              traffic_per_day=traffic))
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -153,7 +178,7 @@ def plan_command(args) -> int:
           f"(absolute {result.absolute_effect:+.4f}, relative {result.relative_effect:+.1%}); "
           f"alpha {result.alpha}, power {result.power}, {result.sides}-sided, control share {result.control_share}")
     if result.design_effect != 1.0:
-        print(f"inflated by design effect {result.design_effect}")
+        print(f"inflated by design effect {result.design_effect:.3f}")
     print(f"{'method':<12}{'control':>10}{'challenger':>12}{'total':>10}{'days':>8}")
     for s in result.sample_sizes:
         days = f"{s.days:.1f}" if s.days is not None else "-"

@@ -34,6 +34,11 @@ def test_plan_duration_from_observed_traffic(capsys, impressions, tmp_path):
     data = json.loads(out)
     assert data["traffic_per_day"] == pytest.approx(20_000 / 3, rel=0.01)
     assert data["sample_sizes"][0]["days"] == pytest.approx(2 * 6351 / data["traffic_per_day"])
+    code, out, _ = run(capsys, "plan", "--baseline", "0.07", "--target", "0.11", "--design-effect", "observed",
+                       "--csv", str(tmp_path / "imp.csv"), "--json")
+    data = json.loads(out)
+    assert data["design_effect"] > 1.05  # users in the fixture repeat and differ in taste
+    assert data["sample_sizes"][0]["control"] == int(np.ceil(924.17113 * data["design_effect"] - 1e-9))
 
 
 def test_analyze_csv_json_and_report(capsys, impressions, tmp_path, funflix_home):
@@ -93,6 +98,8 @@ def test_analyze_reads_the_real_event_store(capsys, tmp_path):
     (["plan", "--baseline", "0.07", "--target", "0.11", "--mde", "0.01"], "not allowed with"),
     (["plan", "--baseline", "0.07", "--target", "0.11", "--sides", "3"], "--sides"),
     (["plan", "--baseline", "0.07", "--target", "0.11", "--traffic-per-day", "-5"], "traffic"),
+    (["plan", "--baseline", "0.07", "--target", "0.11", "--design-effect", "observed"], "needs data"),
+    (["plan", "--baseline", "0.07", "--target", "0.11", "--design-effect", "lots"], "'observed'"),
     (["analyze", "--csv", "/nonexistent/imp.csv"], "no such file"),
     (["analyze", "--csv", "BAD_CSV"], "missing column"),
     (["analyze", "--csv", "GOOD_CSV", "--control", "nobody"], "unknown control arm 'nobody'"),
