@@ -222,6 +222,10 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
         notes.append(f"{len(challengers)} challengers: fixed-horizon p-values are Holm-adjusted and the "
                      f"sequential tests run at alpha/{len(challengers)} = {seq_alpha:.4g} (Bonferroni), "
                      f"so the chance of any false winner stays at or below {cfg.alpha}")
+    unconfigured = [a for a in arms if props[a].n > 0 and split.get(a, 0.0) <= 0]
+    if unconfigured and not cfg.adaptive_routing:
+        notes.append(f"arm(s) {', '.join(unconfigured)} get traffic but have no configured share: the sample-ratio "
+                     f"check flags that as a mismatch (configure the split to include them)")
     if still_open:
         notes.append(f"{still_open} impressions are still open (their user may yet click): counted as not "
                      f"clicked so far")

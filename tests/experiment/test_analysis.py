@@ -49,6 +49,8 @@ def test_sample_ratio_mismatch_is_reported(impressions_factory):
     assert result.srm.mismatch and result.verdict.decision == "inconclusive"
     configured = analyze(df.drop(drop), AnalysisConfig(expected_split={"control": 0.52, "challenger": 0.48}))
     assert not configured.srm.mismatch
+    stray = analyze(df, AnalysisConfig(expected_split={"control": 1.0}))
+    assert stray.srm.mismatch and any("no configured share" in note for note in stray.notes)
 
 
 def test_custom_control_and_three_arms_with_holm(impressions_factory):
