@@ -47,7 +47,12 @@ def run_up(args: argparse.Namespace) -> int:
                        model_workers=args.model_workers, timeout=args.timeout, database_url=args.database_url)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack as cleanly as Ctrl-C
     log.info("starting the local stack (logs in %s)", stack.log_dir)
-    with stack:
+    try:
+        stack.start()
+    except RuntimeError as exc:  # a process that would not start: its log tail says why
+        log.error("%s", exc)
+        return 1
+    try:
         width = max(len(name) for name in stack.urls())
         for name, url in stack.urls().items():
             print(f"{name:<{width}}  {url}", flush=True)
@@ -61,6 +66,8 @@ def run_up(args: argparse.Namespace) -> int:
                 if not process.running and name not in down:
                     down.add(name)
                     log.error("%s exited; see %s", name, process.log_path)
+    finally:
+        stack.stop()
 
 
 def _interrupt(signum, frame):

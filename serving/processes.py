@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -95,10 +96,13 @@ class ManagedProcess:
                            f"{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
+        """The log's last lines, led by its first exception line (the cause, before shutdown noise)."""
         try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+            text = self.log_path.read_text(errors="replace").splitlines()
         except OSError:
             return ""
+        causes = [line for line in text if re.match(r"^\w+(Error|Exception): ", line)]
+        return "\n".join(([f"first error: {causes[0]}"] if causes else []) + text[-lines:])
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM the whole process group, SIGKILL what is left after ``timeout`` seconds."""

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
+from funflix.serving.experiment_config import VALUES_FILE
 from funflix.serving.processes import free_port_block, http_status, port_in_use
 from funflix.serving.stack import website_available
 
@@ -53,6 +55,14 @@ def test_up_starts_everything_and_ctrl_c_stops_it_all(tmp_path, quick_models_roo
         if website_available():
             assert f"http://127.0.0.1:{base + 1}" in output
             assert http_status(f"http://127.0.0.1:{base + 1}/healthz") == 200
+        jobs = {"funflix-gateway", "funflix-components"} | ({"funflix-website"} if website_available() else set())
+        while True:  # Prometheus scrapes every part (5 s interval)
+            result = requests.get(f"http://127.0.0.1:{base + 2}/api/v1/query", params={"query": "min by (job) (up)"},
+                                  timeout=5).json()["data"]["result"]
+            if {r["metric"]["job"] for r in result if r["value"][1] == "1"} == jobs:
+                break
+            assert time.monotonic() < deadline, result
+            time.sleep(0.5)
         assert (tmp_path / "logs" / "gateway.log").is_file()
     finally:
         up.send_signal(signal.SIGINT)
@@ -63,3 +73,21 @@ def test_up_starts_everything_and_ctrl_c_stops_it_all(tmp_path, quick_models_roo
     while any(port_in_use(p) for p in [*ports.values(), *component_ports]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [p for p in [*ports.values(), *component_ports] if port_in_use(p)], "a process outlived Ctrl-C"
+
+
+def test_up_names_a_component_that_will_not_start_and_leaves_nothing_running(tmp_path, quick_models_root):
+    values = yaml.safe_load(VALUES_FILE.read_text())
+    values["experiment"]["arms"][1]["version"] = "v0-never-trained"
+    config = tmp_path / "values.yaml"
+    config.write_text(yaml.safe_dump(values))
+    base, metrics = free_port_block(4), free_port_block(3)
+    done = subprocess.run([FUNFLIX, "up", "--config", str(config), "--models-root", str(quick_models_root),
+                           "--no-website", "--no-prometheus", "--gateway-port", str(base),
+                           "--component-port", str(base + 1), "--metrics-port", str(metrics)],
+                          env={**os.environ, "FUNFLIX_HOME": str(tmp_path / "home")}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "challenger exited" in done.stderr, done.stderr
+    assert "first error: FileNotFoundError: no artifact challenger/v0-never-trained" in done.stderr
+    ports = [base, base + 1, base + 2, base + 3, metrics, metrics + 1, metrics + 2]
+    assert not [p for p in ports if port_in_use(p)]
