@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from flask import current_app, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,13 @@ def handle_http_error(error: HTTPException):
     return _render(error)
 
 
+def handle_store_error(error: sa.exc.DBAPIError):
+    """The event store failed: refuse the page (503) rather than show a row that cannot be counted."""
+    log.error("event store error on %s %s: %s", request.method, request.path, error)
+    current_app.extensions["funflix"].metrics.errors.labels("event_store").inc()
+    return _render(ServiceUnavailable("The event store is unavailable right now; please try again shortly."))
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     current_app.extensions["funflix"].metrics.errors.labels("exception").inc()
@@ -34,4 +42,5 @@ def handle_unexpected(error: Exception):
 
 def init_app(app) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(sa.exc.DBAPIError, handle_store_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -41,3 +41,12 @@ def test_after_a_failure_the_gateway_is_skipped_then_retried(make_app, peer):
     assert peer.predictions == calls  # skipped while the circuit is open
     time.sleep(0.35)
     assert 'data-fallback="false"' in client.get("/").get_data(as_text=True)
+
+
+def test_an_event_store_failure_is_a_503_not_an_uncounted_row(app, client, peer):
+    client.post("/signin", data={"user_id": "2"})
+    with app.extensions["funflix"].engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE impressions RENAME TO impressions_gone")
+    response = client.get("/")
+    assert response.status_code == 503 and "event store is unavailable" in response.get_data(as_text=True)
+    assert peer.predictions == 1 and peer.rewards() == []

@@ -187,3 +187,16 @@ def test_concurrent_senders_never_claim_the_same_row(engine, conn):
 def test_load_impressions_refuses_a_missing_sqlite_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no event store"):
         store.load_impressions(f"sqlite:///{tmp_path / 'typo.sqlite3'}")
+
+
+def test_a_new_migration_applies_once_to_an_existing_store(engine, conn, monkeypatch):
+    impression(conn, "a" * 32)
+
+    def add_index(connection):
+        connection.exec_driver_sql("CREATE INDEX ix_test_clicks_user ON clicks (user_id)")
+
+    monkeypatch.setattr(store, "MIGRATIONS", [*store.MIGRATIONS, (99, add_index)])
+    assert store.migrate(engine) == 99
+    assert store.migrate(engine) == 99  # not applied twice (the CREATE INDEX would fail)
+    assert "ix_test_clicks_user" in {ix["name"] for ix in sa.inspect(engine).get_indexes("clicks")}
+    assert store.get_impression(conn, "a" * 32).status == store.OPEN
