@@ -82,7 +82,7 @@ class RecommenderModel:
         started = time.perf_counter()
         try:
             rec = recommender.recommend(request.user_id, request.k, list(request.genres) or None)
-        except ValueError as exc:  # k beyond the catalogue, unknown genre
+        except ValueError as exc:  # k beyond the catalogue
             raise SeldonMicroserviceException(str(exc), status_code=400) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         if not self._series_started:  # impressions and clicks exist at 0 from the first list served
