@@ -235,3 +235,7 @@ def test_readiness_lists_every_component(http, stack):
     ready = http.get(f"{stack.gateway_url}/ready", timeout=5)
     assert ready.status_code == 200
     assert ready.json()["components"] == {name: "ok" for name in ["ab-router", *stack.config.arm_names]}
+    assert http.get(f"{stack.gateway_url}/api/v1.0/health/status", timeout=5).json() == ready.json()
+    assert http.get(f"{stack.gateway_url}/live", timeout=5).json() == {"status": "live"}
+    model = http.get(f"{stack.component('challenger').url}/health/status", timeout=5).json()["jsonData"]
+    assert model["arm"] == "challenger" and model["version"].startswith("v") and model["n_items"] > 0
