@@ -10,8 +10,10 @@ bot, which lets running visits finish and then quits the browsers.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import signal
 import time
 from urllib.parse import urljoin
 
@@ -42,6 +44,14 @@ return {id: row.dataset.impressionId, arm: row.dataset.arm, fallback: row.datase
 SIGN_OUT = "fetch('/signout', {method: 'POST', credentials: 'same-origin'}).finally(arguments[0]);"
 
 
+def _kill_group(process) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def new_browser(page_load_timeout: float = 30.0, images: bool = False):
     """A headless Chromium (the DESIGN.md recipe: system binaries, no Selenium Manager, no network chatter)."""
     from selenium import webdriver
@@ -57,7 +67,11 @@ def new_browser(page_load_timeout: float = 30.0, images: bool = False):
         options.add_experimental_option("prefs", {"profile.managed_default_content_settings.images": 2})
     service = Service(executable_path=CHROMEDRIVER, popen_kw={"start_new_session": True})
     driver = webdriver.Chrome(service=service, options=options)
+    # Safety net for a hard exit (a second Ctrl-C): the driver's process group holds its Chromium.
+    atexit.register(_kill_group, service.process)
     driver.set_page_load_timeout(page_load_timeout)
+    log.info("browser started: chromedriver pid %s, profile %s", service.process.pid,
+             driver.capabilities.get("chrome", {}).get("userDataDir"))
     return driver
 
 
@@ -90,11 +104,13 @@ class BrowserVisitor(Visitor):
 
     def close(self) -> None:
         if self.driver is not None:
+            pid = self.driver.service.process.pid
             try:
                 self.driver.quit()
             except Exception as exc:  # the browser may already be gone (killed, crashed)
                 log.debug("browser quit failed: %s", exc)
             self.driver = None
+            log.info("browser closed: chromedriver pid %s", pid)
 
     # ---- page helpers
     def _wait(self, condition, stage: str, what: str):

@@ -107,7 +107,7 @@ def run_sessions(make_visitor: Callable[[], Visitor], sessions: int, user_ids: n
         with counter_lock:
             return next(next_index, None)
 
-    def work() -> None:
+    def work(finished: threading.Event) -> None:
         visitor = None
         try:
             visitor = make_visitor()
@@ -124,24 +124,31 @@ def run_sessions(make_visitor: Callable[[], Visitor], sessions: int, user_ids: n
             failures.append(exc)
             stop.set()
         finally:
-            if visitor is not None:
-                visitor.close()
+            try:
+                if visitor is not None:
+                    visitor.close()
+            finally:
+                finished.set()
 
     start = time.perf_counter()
-    threads = [threading.Thread(target=work, name=f"simulate-{i}", daemon=True) for i in range(min(workers, max(sessions, 1)))]
+    # Workers report their end through events: on Python 3.11 a Ctrl-C that interrupts Thread.join
+    # can mark a still-running thread as stopped, and the process would exit before it closed its browser.
+    finished = [threading.Event() for _ in range(min(workers, max(sessions, 1)))]
+    threads = [threading.Thread(target=work, args=(done,), name=f"simulate-{i}", daemon=True)
+               for i, done in enumerate(finished)]
     interrupted = False
     try:
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(timeout=0.2)
+        for done in finished:
+            while not done.wait(timeout=0.2):
+                pass
     except KeyboardInterrupt:
         interrupted = True
         stop.set()
         log.warning("interrupted: finishing running visits and closing workers")
-        for thread in threads:
-            thread.join(timeout=60)
+        for done in finished:
+            done.wait(timeout=60)
     finally:
         bar.close()
     if failures and not interrupted:
