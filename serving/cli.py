@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds the gateway waits for a component before answering 503 (default 2)")
     parser.add_argument("--database-url", help="the website's event store (default: SQLite under <home>/website)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="fail instead of training the arms first when they have no trained model")
     parser.add_argument("--no-website", action="store_true", help="do not start the website")
     parser.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     parser.set_defaults(func=run_up)
@@ -45,7 +47,10 @@ def run_up(args: argparse.Namespace) -> int:
                        component_port=args.component_port, metrics_port=args.metrics_port,
                        website=not args.no_website, prometheus=not args.no_prometheus,
                        model_workers=args.model_workers, timeout=args.timeout, database_url=args.database_url)
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops the stack as cleanly as Ctrl-C
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `kill` stop the stack cleanly, also when
+        signal.signal(signum, _interrupt)  # started from a script that ignores SIGINT in the background
+    if not args.no_train:
+        _train_missing(stack)
     log.info("starting the local stack (logs in %s)", stack.log_dir)
     try:
         stack.start()
@@ -68,6 +73,21 @@ def run_up(args: argparse.Namespace) -> int:
                     log.error("%s exited; see %s", name, process.log_path)
     finally:
         stack.stop()
+
+
+def _train_missing(stack) -> None:
+    """On a fresh machine: train the arms served as "latest" that have no trained model yet."""
+    from funflix.cli import UsageError, build_parser
+    from funflix.models.artifacts import LATEST
+
+    missing = [arm.model for arm in stack.config.arms
+               if arm.version == "latest" and not (stack.models_root / arm.model / LATEST).is_file()]
+    if not missing:
+        return
+    log.info("no trained model for %s in %s: running `funflix train` first", ", ".join(missing), stack.models_root)
+    train = build_parser().parse_args(["train", "--arms", *missing, "--models-dir", str(stack.models_root)])
+    if train.func(train):
+        raise UsageError("`funflix train` failed; see the messages above")
 
 
 def _interrupt(signum, frame):

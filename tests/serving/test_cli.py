@@ -24,8 +24,8 @@ FUNFLIX = str(Path(sys.executable).parent / "funflix")
 
 def test_up_without_models_says_what_to_do(tmp_path):
     env = {**os.environ, "FUNFLIX_HOME": str(tmp_path)}
-    done = subprocess.run([FUNFLIX, "up", "--no-website", "--no-prometheus"], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([FUNFLIX, "up", "--no-train", "--no-website", "--no-prometheus"], env=env,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "funflix train" in done.stderr
 
