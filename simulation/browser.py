@@ -36,8 +36,10 @@ if (!row) return null;
 const items = [...row.querySelectorAll('[data-testid="rec-item"]')]
   .map(a => [Number(a.dataset.position), Number(a.dataset.movieId), a.getAttribute('href')])
   .sort((x, y) => x[0] - y[0]);
+const user = document.querySelector('[data-testid="signed-in-user"]');
 return {id: row.dataset.impressionId, arm: row.dataset.arm, fallback: row.dataset.fallback,
-        version: row.dataset.modelVersion, strategy: row.dataset.strategy, items: items};
+        version: row.dataset.modelVersion, strategy: row.dataset.strategy, items: items,
+        user: user ? Number(user.dataset.userId) : null};
 """
 
 #: Closes the signed-in session without a page (used after a failed visit).
@@ -82,7 +84,8 @@ class BrowserVisitor(Visitor):
     ----------
     site_url : the website's base URL.
     model : the calibrated click model.
-    browse_probability : chance that a user who did not click opens a movie from another row.
+    browse_probability : chance of each optional step: opening a movie from another row (users who
+        did not click), visiting the genres page before leaving.
     think : seconds the user pauses on each page (session pacing; 0 for throughput runs).
     timeout : seconds to wait for a page.
     images : load poster images (off by default: they are not events).
@@ -137,7 +140,7 @@ class BrowserVisitor(Visitor):
         if self.think:
             time.sleep(self.think)
 
-    def _click(self, element, stage: str) -> None:
+    def _click(self, element) -> None:
         """Scroll the element into view and click it like a user (JS click if something covers it)."""
         from selenium.common.exceptions import ElementClickInterceptedException, ElementNotInteractableException
 
@@ -147,10 +150,12 @@ class BrowserVisitor(Visitor):
         except (ElementClickInterceptedException, ElementNotInteractableException):
             self.driver.execute_script("arguments[0].click();", element)
 
-    def _read_row(self) -> Row:
+    def _read_row(self, user_id: int) -> Row:
         data = self.driver.execute_script(READ_ROW)
         if data is None:
             raise SessionError("home:no_row", f"no rec-row at {self.driver.current_url}")
+        if data["user"] != user_id:
+            raise SessionError("home:wrong_user", f"signed in as {data['user']}, expected {user_id}")
         if not data["items"]:
             raise SessionError("home:empty_row", "the rec-row has no items")
         fallback = data["fallback"] == "true"
@@ -167,7 +172,7 @@ class BrowserVisitor(Visitor):
             return False
         link = links[int(rng.integers(len(links)))]
         movie_id = link.get_attribute("data-movie-id")
-        self._click(link, stage)
+        self._click(link)
         self._present(f'#movie-detail[data-movie-id="{movie_id}"]', stage)
         return True
 
@@ -179,11 +184,10 @@ class BrowserVisitor(Visitor):
         start = time.perf_counter()
         state = {"row": None, "clicked": None, "expected": float("nan"), "pages": 0, "extra": []}
         error = message = None
-        signed_in = False
         try:
             if self.driver is None:
                 self.driver = new_browser(self.timeout, self.images)
-            signed_in = self._visit(plan, state)
+            self._visit(plan, state)
         except SessionError as exc:
             error, message = exc.kind, str(exc)
         except WebDriverException as exc:
@@ -194,25 +198,26 @@ class BrowserVisitor(Visitor):
                               expected_ctr=state["expected"], pages=state["pages"], extra_impressions=state["extra"],
                               error=error, message=message, seconds=time.perf_counter() - start)
 
-    def _visit(self, plan: SessionPlan, state: dict) -> bool:
+    def _visit(self, plan: SessionPlan, state: dict) -> None:
         driver, rng = self.driver, plan.rng
         driver.delete_all_cookies()
-        driver.get(urljoin(self.site_url, "signin"))
-        state["pages"] += 1
+        signin = urljoin(self.site_url, "signin")
+        if driver.current_url != signin:  # else the last visit's sign-out left the browser on the sign-in page
+            driver.get(signin)
+            state["pages"] += 1
         field = self._present("#signin-form #user-id", "signin")
         field.send_keys(str(plan.user_id))
         self._pause()
         field.submit()
-        self._present(f'[data-testid="signed-in-user"][data-user-id="{plan.user_id}"]', "home")
         self._present('[data-testid="rec-row"]', "home")
         state["pages"] += 1
-        row = state["row"] = self._read_row()
+        row = state["row"] = self._read_row(plan.user_id)
         position, state["expected"] = decide_click(self.model, plan, row)
         self._pause()
         from_home = False
         if position is not None:
             link = self._css(f'[data-testid="rec-item"][data-position="{position}"]')
-            self._click(link, "click")
+            self._click(link)
             self._present(f'#movie-detail[data-movie-id="{row.items[position]}"]', "click")
             state["clicked"] = position
             from_home = True
@@ -223,17 +228,17 @@ class BrowserVisitor(Visitor):
             self._pause()
             driver.back()
             self._present('[data-testid="rec-row"]', "back")
-            again = self._read_row()
+            again = self._read_row(plan.user_id)
             if again.impression_id != row.impression_id:  # the page was rendered anew: a new impression
                 state["extra"].append(again)
-        self._click(self._css('.site-nav a[href$="/genres"]'), "browse")
-        self._present('a[href*="/genre/"]', "browse")
-        state["pages"] += 1
-        self._pause()
-        self._click(self._css("#signout"), "signout")
+        if rng.random() < self.browse_probability:
+            self._click(self._css('.site-nav a[href$="/genres"]'))
+            self._present('a[href*="/genre/"]', "browse")
+            state["pages"] += 1
+            self._pause()
+        self._click(self._css("#signout"))
         self._present("#signin-form", "signout")
         state["pages"] += 1
-        return True
 
     def _recover(self, error: str) -> None:
         """After a failed visit: sign out if possible (so the row gets its reward 0); restart a dead browser."""

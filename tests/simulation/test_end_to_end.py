@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from funflix.serving.processes import port_in_use
+from funflix.serving.processes import free_port_block
 from funflix.simulation.simulate import simulate
 from funflix.website.store import load_impressions
 
@@ -28,20 +28,13 @@ pytestmark = pytest.mark.slow
 FUNFLIX = str(Path(sys.executable).parent / "funflix")
 
 
-def free_block(size: int) -> int:
-    for base in range(30500, 60000, 97):
-        if not any(port_in_use(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free port block")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, quick_models_root):
     from funflix.serving.stack import LocalStack
 
-    base = free_block(10)
+    base = free_port_block(6)
     local = LocalStack(home=tmp_path_factory.mktemp("sim-stack"), models_root=quick_models_root,
-                       gateway_port=base, website_port=base + 1, component_port=base + 2, metrics_port=base + 6,
+                       gateway_port=base, website_port=base + 1, component_port=base + 2, metrics_port=free_port_block(3),
                        prometheus=False)
     with local:
         yield local
@@ -99,7 +92,7 @@ def test_browser_bot_lands_the_same_events(stack, db_url, calibrated):
     assert report["errors"] == {}, report["error_examples"]
     assert report["completed"] == 10
     assert sum(t["impressions"] for t in report["arms"].values()) >= 10
-    assert report["pages"] >= 40  # sign-in, home, genres, sign-out at least
+    assert report["pages"] >= 20  # home and the sign-in page after signing out, at least
     assert_store_matches(report, wait_for_feedback(db_url, start))
 
 
