@@ -97,6 +97,8 @@ def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "website-home.png"))
     before = arm_credits(stack, arm)
+    other = next(c.name for c in stack.arms if c.name != arm)
+    other_before = arm_credits(stack, other)
 
     movie_id = items[2].get_attribute("data-movie-id")
     browser.execute_script("arguments[0].scrollIntoView({inline: 'center'});", items[2])
@@ -124,6 +126,7 @@ def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):
     time.sleep(0.5)
     assert arm_credits(stack, arm) == final
     assert (final[0] - after[0], final[1] - after[1]) == (1, 0)
+    assert arm_credits(stack, other) == other_before  # routing sent nothing to the other arm
     frame = store.load_impressions(stack.database_url)
     assert frame["clicked"].tolist() == [1, 0] and frame["feedback_state"].tolist() == ["sent", "sent"]
     engine.dispose()
