@@ -181,7 +181,9 @@ def main(argv=None) -> int:
     gw = render["gateway_predict"]
     print(f"gateway predict alone at the same rate:   p50 {gw['p50_ms']} ms, p99 {gw['p99_ms']} ms "
           f"(page/gateway p50 ratio {page['p50_ms'] / gw['p50_ms']:.2f})")
-    print(f"inside the site (means): {render['server_side_mean_ms']}")
+    inside = render["server_side_mean_ms"]
+    print(f"inside the site (means, ms): home render {inside['home_render']}, of which Seldon predict "
+          f"{inside['seldon_predict']}; feedback post {inside['seldon_feedback']} (background)")
     click = results["store"]["record_click"]
     print(f"event store: record_impression p50 {store_write['p50_ms']} ms, p99 {store_write['p99_ms']} ms; "
           f"record_click p50 {click['p50_ms']} ms, p99 {click['p99_ms']} ms")
