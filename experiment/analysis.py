@@ -11,6 +11,7 @@ import pandas as pd
 from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
 from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, IMPRESSION_ID, NO_DATA, ONE_ARM_ONLY,
                         REQUIRED_COLUMNS, STATUS, USER_ID)
+from .cuped import CupedSummary, CupedTest, per_user_frame
 from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
 from .intervals import wilson_interval
 from .multiple import bonferroni_alpha, holm_adjust
@@ -34,6 +35,8 @@ class AnalysisConfig:
     read once ``planned_per_arm`` impressions per arm are in, or the ``bayesian`` expected
     loss against ``loss_threshold`` (absolute CTR). ``adaptive_routing`` (a bandit
     router) skips the sample-ratio check, since the split is meant to drift.
+    ``randomisation_unit`` is what the router splits: ``user`` (sticky routing; the
+    sample-ratio check counts users) or ``impression`` (per-request routing).
     """
 
     control: str = DEFAULT_CONTROL
@@ -48,6 +51,7 @@ class AnalysisConfig:
     decision_rule: Literal["sequential", "fixed", "bayesian"] = "sequential"
     planned_per_arm: int | None = None
     adaptive_routing: bool = False
+    randomisation_unit: Literal["user", "impression"] = "user"
     max_points: int = 200
 
     def __post_init__(self) -> None:
@@ -58,6 +62,8 @@ class AnalysisConfig:
             raise ValueError(f"decision rule must be sequential, fixed or bayesian, got {self.decision_rule!r}")
         if self.planned_per_arm is not None and self.planned_per_arm <= 0:
             raise ValueError(f"planned sample size must be positive, got {self.planned_per_arm}")
+        if self.randomisation_unit not in ("user", "impression"):
+            raise ValueError(f"randomisation unit must be user or impression, got {self.randomisation_unit!r}")
         if self.max_points < 2:
             raise ValueError("max_points must be at least 2")
 
@@ -85,6 +91,8 @@ class Comparison:
     bayesian: BayesianResult
     holm_p_value: float
     verdict: Verdict
+    cuped: ComparisonResult | None = None
+    cuped_summary: CupedSummary | None = None
 
 
 @dataclass(frozen=True)
@@ -153,8 +161,13 @@ def validate_impressions(impressions: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> AnalysisResult:
-    """Run every test of challenger(s) against ``config.control`` over impression rows."""
+def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
+            covariates: pd.DataFrame | None = None) -> AnalysisResult:
+    """Run every test of challenger(s) against ``config.control`` over impression rows.
+
+    ``covariates`` (columns ``user_id``, ``covariate``: one pre-experiment number per user)
+    adds a CUPED test, which then becomes the fixed-horizon test of record.
+    """
     cfg = config or AnalysisConfig()
     df = sort_impressions(validate_impressions(impressions))
     still_open = int((impressions[STATUS] == "open").sum()) if STATUS in impressions.columns else 0
@@ -168,13 +181,15 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
     ratios = {a: ratios.get(a, RatioStatistic(0, 0, 0, 0, 0, 0)) for a in arms}
     user_level = tuple(_user_summary(a, ratios[a]) for a in arms)
 
+    # the split is a split of randomisation units: users under sticky routing, else impressions
+    units = {a: ratios[a].n if cfg.randomisation_unit == "user" else props[a].n for a in arms}
     split = dict(cfg.expected_split) if cfg.expected_split and not cfg.adaptive_routing else {a: 1.0 for a in arms}
     if cfg.adaptive_routing:
-        srm = SrmResult(arms=tuple(arms), observed=tuple(props[a].n for a in arms), threshold=cfg.srm_threshold)
+        srm = SrmResult(arms=tuple(arms), observed=tuple(units[a] for a in arms), threshold=cfg.srm_threshold)
     elif all(split.get(a, 0.0) > 0 for a in arms):
-        srm = check_srm(arms, [props[a].n for a in arms], [split[a] for a in arms], cfg.srm_threshold)
+        srm = check_srm(arms, [units[a] for a in arms], [split[a] for a in arms], cfg.srm_threshold)
     else:
-        srm = _srm_unconfigured(arms, props, split, cfg)
+        srm = _srm_unconfigured(arms, units, split, cfg)
     chi = chi_square_test([props[a] for a in arms], cfg.alpha)
 
     challengers = [a for a in arms if a != cfg.control]
@@ -185,25 +200,27 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
     seq_cfg = SequentialConfig(seq_alpha, cfg.mixture_sd)
     bayes_cfg = BayesianConfig(cfg.prior_a, cfg.prior_b, cfg.loss_threshold)
 
-    partial = []
-    paths = {}
+    users = per_user_frame(df, covariates) if covariates is not None else None
+    partial, paths = [], {}
     for arm in challengers:
         z = TwoProportionZTest(props[cfg.control], props[arm], freq_cfg).compute_result()
         user = DeltaMethodTest(ratios[cfg.control], ratios[arm], freq_cfg).compute_result()
-        seq, path = _sequential(cumulative, cfg.control, arm, seq_cfg, points)
+        cuped = CupedTest(users, cfg.control, arm, freq_cfg).compute() if users is not None else (None, None)
+        seq, paths[arm] = _sequential(cumulative, cfg.control, arm, seq_cfg, points)
         effects = (max(design_effect(ratios[cfg.control]), 1.0), max(design_effect(ratios[arm]), 1.0))
         bayes = BetaBinomialTest(props[cfg.control], props[arm], bayes_cfg, effects).compute_result()
-        partial.append((arm, z, user, seq, bayes))
-        paths[arm] = path
-    holm = holm_adjust([user.p_value for _, _, user, _, _ in partial])
+        partial.append((arm, z, user, cuped, seq, bayes))
+    # the fixed-horizon test of record: CUPED when a covariate is given, else the user-level test
+    holm = holm_adjust([(cuped[0] or user).p_value for _, _, user, cuped, _, _ in partial])
     comparisons = []
-    for (arm, z, user, seq, bayes), p_holm in zip(partial, holm):
+    for (arm, z, user, (cuped, cuped_summary), seq, bayes), p_holm in zip(partial, holm):
         if len(challengers) > 1:
-            user = _with_alpha(user, p_holm, cfg.alpha)
-        evidence = ArmEvidence(arm, props[arm].n, props[cfg.control].n, seq, user, bayes)
+            user = _with_alpha(user, p_holm, cfg.alpha) if cuped is None else user
+            cuped = _with_alpha(cuped, p_holm, cfg.alpha) if cuped is not None else None
+        evidence = ArmEvidence(arm, props[arm].n, props[cfg.control].n, seq, cuped or user, bayes)
         comparisons.append(Comparison(arm, z, user, seq, bayes, p_holm,
                                       arm_verdict(evidence, cfg.decision_rule, cfg.planned_per_arm,
-                                                  cfg.loss_threshold)))
+                                                  cfg.loss_threshold), cuped, cuped_summary))
 
     errors, notes = [], []
     if total == 0:
@@ -232,6 +249,10 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None) -> 
     if cfg.adaptive_routing:
         notes.append("adaptive (bandit) routing: the split drifts by design, so there is no sample-ratio check, "
                      "and pooled estimates may be biased by time trends")
+    for c in comparisons:
+        if c.cuped_summary is not None and not c.cuped_summary.errors:
+            notes.append(f"CUPED ({c.arm}): the covariate (known for {c.cuped_summary.coverage:.0%} of users) cuts the "
+                         f"variance by {c.cuped_summary.variance_reduction:.0%}; it is the fixed-horizon test of record")
     deff = max((u.design_effect for u in user_level), default=1.0)
     if deff > 1.1:
         notes.append(f"users see several impressions: design effect up to {deff:.2f}, so impression-level "
@@ -249,13 +270,13 @@ def _arm_order(df: pd.DataFrame, cfg: AnalysisConfig) -> list[str]:
     return list(dict.fromkeys(arms))
 
 
-def _srm_unconfigured(arms, props, split, cfg) -> SrmResult:
+def _srm_unconfigured(arms, units, split, cfg) -> SrmResult:
     """An arm that gets traffic but has no configured share is itself a mismatch."""
-    unexpected = [a for a in arms if split.get(a, 0.0) <= 0 and props[a].n > 0]
-    total = sum(props[a].n for a in arms)
-    return SrmResult(arms=tuple(arms), observed=tuple(props[a].n for a in arms),
+    unexpected = [a for a in arms if split.get(a, 0.0) <= 0 and units[a] > 0]
+    total = sum(units[a] for a in arms)
+    return SrmResult(arms=tuple(arms), observed=tuple(units[a] for a in arms),
                      expected_shares=tuple(float(split.get(a, 0.0)) for a in arms),
-                     observed_shares=tuple(props[a].n / total if total else 0.0 for a in arms),
+                     observed_shares=tuple(units[a] / total if total else 0.0 for a in arms),
                      statistic=0.0, p_value=0.0 if unexpected else 1.0, threshold=cfg.srm_threshold,
                      mismatch=bool(unexpected))
 

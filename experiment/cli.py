@@ -53,6 +53,8 @@ def register(subparsers) -> None:
                    help="bayesian rule: expected CTR loss one accepts (default 0.001)")
     a.add_argument("--planned-per-arm", type=int, default=None,
                    help="planned impressions per arm (from funflix plan): fixed-horizon read point")
+    a.add_argument("--covariates", metavar="FILE", default=None,
+                   help="CSV of user_id,covariate measured before the experiment: adds a CUPED test")
     a.add_argument("--json", action="store_true", help="print one JSON document")
     a.add_argument("--report", nargs="?", const="", default=None, metavar="PATH",
                    help="write the HTML report (default path: <FUNFLIX_HOME>/reports/experiment-<time>.html)")
@@ -188,18 +190,17 @@ def plan_command(args) -> int:
     return 0
 
 
-def _experiment_settings(split_arg):
-    """(split, adaptive routing) from --split or the experiment config in charts/funflix/values.yaml."""
-    if split_arg is not None:
-        return split_arg, False
+def _experiment_settings(split_arg) -> tuple[dict | None, str]:
+    """(split, routing) from the experiment config in charts/funflix/values.yaml; --split overrides the split."""
     try:
         from funflix.serving.experiment_config import load_experiment
 
         experiment = load_experiment()
     except (ImportError, OSError, ValueError) as exc:
-        log.info("no experiment config (%s); assuming an equal split", exc)
-        return None, False
-    return {arm.name: arm.split for arm in experiment.arms}, experiment.routing == "thompson"
+        log.info("no experiment config (%s); assuming sticky routing and an equal split", exc)
+        return split_arg, "sticky"
+    split = split_arg if split_arg is not None else {arm.name: arm.split for arm in experiment.arms}
+    return split, experiment.routing
 
 
 def analyze_command(args) -> int:
@@ -208,7 +209,7 @@ def analyze_command(args) -> int:
     from .analysis import AnalysisConfig, analyze
     from .constants import DEFAULT_CONTROL
 
-    split, adaptive = _experiment_settings(args.split)
+    split, routing = _experiment_settings(args.split)
     control = args.control or DEFAULT_CONTROL
     if args.mixture_sd <= 0:
         raise ValueError(f"--mixture-sd must be positive, got {args.mixture_sd}")
@@ -222,8 +223,19 @@ def analyze_command(args) -> int:
                             mixture_sd=args.mixture_sd,
                             decision_rule=args.decision, planned_per_arm=args.planned_per_arm,
                             loss_threshold=args.loss_threshold,
-                            adaptive_routing=adaptive)
-    result = analyze(impressions, config)
+                            adaptive_routing=routing == "thompson",
+                            randomisation_unit="impression" if routing == "random" else "user")
+    covariates = None
+    if args.covariates is not None:
+        import pandas as pd
+
+        try:
+            covariates = pd.read_csv(args.covariates)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such file: {args.covariates}") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read {args.covariates} as CSV: {str(exc).splitlines()[0]}") from None
+    result = analyze(impressions, config, covariates)
     report_path = None
     if args.report is not None:
         from datetime import datetime, timezone
@@ -257,6 +269,11 @@ def _print_summary(result, report_path) -> None:
               f"lift {u.relative_lift:+.1%}; z-test p = {c.z_test.p_value:.3g}; "
               f"sequential p = {s.p_value:.3g} [{s.ci[0]:+.4f}, {s.ci[1]:+.4f}]; "
               f"P(better) = {b.probability_challenger_better:.1%}", file=out)
+        if c.cuped is not None:
+            print(f"  CUPED: difference {c.cuped.difference:+.4f} [{c.cuped.difference_ci[0]:+.4f}, "
+                  f"{c.cuped.difference_ci[1]:+.4f}], p = {c.cuped.p_value:.3g}; variance "
+                  f"{-c.cuped_summary.variance_reduction:+.0%} with covariates for "
+                  f"{c.cuped_summary.coverage:.0%} of users", file=out)
     for note in result.notes:
         print(f"note: {note}", file=out)
     v = result.verdict

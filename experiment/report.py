@@ -47,7 +47,7 @@ def render_html(result: AnalysisResult, title: str = "Funflix experiment report"
                     _pct(u.standard_error, 3), f"{u.design_effect:.2f}"] for u in result.user_level])
     tests = []
     for c in result.comparisons:
-        for r in (c.z_test, c.user_level):
+        for r in (c.z_test, c.user_level) + ((c.cuped,) if c.cuped is not None else ()):
             tests.append([html.escape(f"{c.arm}: {r.test}"), _ci(r.difference_ci),
                           f"{100 * r.relative_lift:+.1f}%", _ci(r.relative_lift_ci, "%", 1),
                           f"{r.p_value:.3g}", "yes" if r.significant else "no"])
@@ -72,7 +72,7 @@ alpha = {result.alpha}.</p>
 <h2>Tests</h2><table><tr><th>test</th><th>difference</th><th>lift</th><th>lift interval</th><th>p</th><th>significant</th></tr>{_rows(tests)}</table>
 <h2>User level (randomisation unit)</h2><table><tr><th>arm</th><th>users</th><th>impressions/user</th><th>CTR</th><th>SE (delta method)</th><th>design effect</th></tr>{users}</table>
 <h2>Bayesian (Beta-Binomial on effective sample sizes)</h2><table><tr><th>challenger</th><th>P(better than control)</th><th>expected loss if shipped</th><th>expected loss if kept</th></tr>{bayes}</table>
-<h2>Sample-ratio check</h2><p>Observed {", ".join(f"{html.escape(a)} {o:,}" for a, o in zip(srm.arms, srm.observed))};
+<h2>Sample-ratio check</h2><p>Randomisation units observed {", ".join(f"{html.escape(a)} {o:,}" for a, o in zip(srm.arms, srm.observed))};
 chi-square = {srm.statistic:.2f}, p = {srm.p_value:.3g} &rarr; <strong>{"MISMATCH" if srm.mismatch else "ok"}</strong>
 (flag below {srm.threshold}).</p>
 <h2>Over time</h2>{figures}

@@ -41,3 +41,28 @@ def test_shares_are_normalised_and_bad_input_rejected():
         check_srm(["a", "b"], [1], [1, 1])
     with pytest.raises(ValueError, match="positive"):
         check_srm(["a", "b"], [1, 1], [1, 0])
+
+
+def test_count_the_randomisation_unit_not_impressions():
+    """Sticky routing splits users; users bring very different numbers of impressions. Counting
+    impressions then raises false alarms; counting users stays at the nominal rate."""
+    rng = np.random.default_rng(6)
+    reps, users = 500, 5000
+    challenger = rng.random((reps, users)) < 0.5
+    impressions = rng.geometric(1 / 20, (reps, users))
+    by_user = [check_srm(["c", "t"], [int((~row).sum()), int(row.sum())], [1, 1]).mismatch for row in challenger]
+    by_impression = [check_srm(["c", "t"], [int(k[~row].sum()), int(k[row].sum())], [1, 1]).mismatch
+                     for row, k in zip(challenger, impressions)]
+    assert np.mean(by_user) < 0.01
+    assert np.mean(by_impression) > 0.3
+
+
+def test_analyze_counts_users_under_sticky_routing(impressions_factory):
+    from funflix.experiment import AnalysisConfig, analyze
+
+    df = impressions_factory(n=30_000, users=2_000, seed=13)
+    df = df[~((df["arm"] == "challenger") & (df["user_id"] % 7 == 1))]  # lose 1 in 7 challenger users
+    by_user = analyze(df).srm
+    assert by_user.mismatch and by_user.observed == (1000, 857)
+    by_impression = analyze(df, AnalysisConfig(randomisation_unit="impression")).srm
+    assert by_impression.observed == tuple(int(n) for n in df["arm"].value_counts()[["control", "challenger"]])
