@@ -70,6 +70,7 @@ DEFAULTS = {
     "MOVIELENS_DATASET": "ml-latest-small",
     "MODELS_ROOT": "",  # models root for "More like this"; empty = <home>/models
     "SIMILAR_ARM": "control",  # which arm's artifacts answer "More like this"
+    "EXPERIMENT_CACHE_SECONDS": 5.0,  # /experiment recomputes at most this often
     "MAX_QUERY_LENGTH": 2048,  # bytes of query string accepted (longer: 414)
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bytes of request body accepted (longer: 413)
 }

@@ -9,6 +9,7 @@ cumulative CTR and lift plots (inline SVG).
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, render_template
 
@@ -35,13 +36,23 @@ def analysis_config() -> AnalysisConfig:
                           adaptive_routing=experiment.routing == "thompson")
 
 
-@bp.route("/experiment")
-def experiment():
-    funflix = site()
-    with funflix.engine.execution_options(readonly=True).connect() as conn:
+def compute(engine) -> dict:
+    """The page's context: the analysis of every impression, its plots, open rows and the outbox."""
+    with engine.execution_options(readonly=True).connect() as conn:
         frame = store.read_impressions(conn)
         outbox = store.feedback_counts(conn)
     result = analyze(frame, analysis_config())
     plots = [figure_svg(ctr_over_time(result)), figure_svg(cumulative_lift(result))] if len(frame) else []
-    return render_template("experiment.html", result=result, plots=plots,
-                           open_rows=int((frame["status"] == store.OPEN).sum()), outbox=outbox)
+    return {"result": result, "plots": plots, "open_rows": int((frame["status"] == store.OPEN).sum()),
+            "outbox": outbox}
+
+
+@bp.route("/experiment")
+def experiment():
+    """Recomputed at most every ``EXPERIMENT_CACHE_SECONDS`` (a 100k-row analysis takes a second)."""
+    funflix = site()
+    ttl = funflix.config["EXPERIMENT_CACHE_SECONDS"]
+    cached = funflix.experiment_cache
+    if cached is None or time.monotonic() - cached[0] >= ttl:
+        cached = funflix.experiment_cache = (time.monotonic(), compute(funflix.engine))
+    return render_template("experiment.html", **cached[1])

@@ -31,6 +31,7 @@ class Site:
         self._catalog: Catalog | None = config.get("CATALOG")
         self._recommender = None
         self._recommender_loaded = False
+        self.experiment_cache = None  # (monotonic time, /experiment page context)
         self.housekeeper = None
         if config["HOUSEKEEPING_INTERVAL"] > 0:
             self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"], warm_up=self.warm_up)

@@ -63,7 +63,7 @@ def make_app(peer, catalog, sqlite_url, tmp_path):
     def build(**overrides):
         config = {"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": sqlite_url, "GATEWAY_URL": peer.url,
                   "HOUSEKEEPING_INTERVAL": 0, "GATEWAY_RETRY_AFTER": 0.0, "CATALOG": catalog,
-                  "MODELS_ROOT": str(tmp_path / "no-models"), **overrides}
+                  "MODELS_ROOT": str(tmp_path / "no-models"), "EXPERIMENT_CACHE_SECONDS": 0.0, **overrides}
         app = create_app(config)
         apps.append(app)
         return app

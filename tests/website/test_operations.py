@@ -53,3 +53,15 @@ def test_experiment_page_reports_ctr_per_arm_from_the_store(app, client):
 def test_experiment_page_without_impressions(client):
     page = client.get("/experiment")
     assert page.status_code == 200 and 'data-testid="no-data"' in page.get_data(as_text=True)
+
+
+def test_experiment_page_is_cached_for_its_ttl(make_app):
+    app = make_app(EXPERIMENT_CACHE_SECONDS=60.0)
+    client = app.test_client()
+    assert 'data-testid="no-data"' in client.get("/experiment").get_data(as_text=True)
+    visitor = app.test_client()
+    visitor.post("/signin", data={"user_id": "2"})
+    visitor.get("/")
+    assert 'data-testid="no-data"' in client.get("/experiment").get_data(as_text=True)
+    app.extensions["funflix"].experiment_cache = None
+    assert 'data-testid="no-data"' not in client.get("/experiment").get_data(as_text=True)
