@@ -1,0 +1,280 @@
+{{/*
+Chart name, truncated to 63 characters (a DNS label).
+*/}}
+{{- define "funflix.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name (63 characters). The release name is used alone when it already
+contains the chart name.
+*/}}
+{{- define "funflix.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, as used by the helm.sh/chart label.
+*/}}
+{{- define "funflix.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "funflix.labels" -}}
+helm.sh/chart: {{ include "funflix.chart" . }}
+{{ include "funflix.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: funflix
+funflix.io/experiment: {{ .Values.experiment.name | quote }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels: name and instance only.
+*/}}
+{{- define "funflix.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "funflix.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one component: (dict "context" $ "component" "website").
+*/}}
+{{- define "funflix.componentLabels" -}}
+{{ include "funflix.labels" .context }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+Selector labels of one component: (dict "context" $ "component" "website").
+*/}}
+{{- define "funflix.componentSelectorLabels" -}}
+{{ include "funflix.selectorLabels" .context }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The Funflix image; the tag defaults to the chart's appVersion.
+*/}}
+{{- define "funflix.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/*
+Name of the SeldonDeployment (its executor service is <this>-<predictor>).
+*/}}
+{{- define "funflix.seldonName" -}}
+{{- include "funflix.fullname" . }}
+{{- end }}
+
+{{/*
+Base URL of the Seldon executor's service: the unified endpoint (/api/v1.0/predictions, /api/v1.0/feedback).
+*/}}
+{{- define "funflix.gatewayUrl" -}}
+{{- printf "http://%s-%s.%s.svc:%d" (include "funflix.seldonName" .) .Values.seldon.predictorName .Release.Namespace (int .Values.seldon.executorPort) }}
+{{- end }}
+
+{{/*
+Name of a chart-owned Secret.
+*/}}
+{{- define "funflix.websiteSecretName" -}}
+{{- .Values.website.existingSecret | default (printf "%s-website" (include "funflix.fullname" .)) }}
+{{- end }}
+
+{{- define "funflix.postgresqlName" -}}
+{{- printf "%s-postgresql" (include "funflix.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Where FUNFLIX_DATABASE_URL comes from: a Secret name and key.
+*/}}
+{{- define "funflix.databaseSecretName" -}}
+{{- if .Values.postgresql.enabled }}
+{{- include "funflix.postgresqlName" . }}
+{{- else if .Values.database.existingSecret }}
+{{- .Values.database.existingSecret }}
+{{- else }}
+{{- printf "%s-database" (include "funflix.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{- define "funflix.databaseSecretKey" -}}
+{{- if and (not .Values.postgresql.enabled) .Values.database.existingSecret }}
+{{- .Values.database.existingSecretKey }}
+{{- else }}
+{{- print "database-url" }}
+{{- end }}
+{{- end }}
+
+{{/*
+A secret value kept across upgrades: the given one, else the one already in the cluster, else
+a new random one. (dict "context" $ "name" secretName "key" dataKey "given" value)
+*/}}
+{{- define "funflix.keptSecret" -}}
+{{- if .given }}
+{{- .given }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .context.Release.Namespace .name }}
+{{- if and $existing (index ($existing.data | default dict) .key) }}
+{{- index $existing.data .key | b64dec }}
+{{- else }}
+{{- randAlphaNum 48 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checks values.schema.json cannot express: splits sum to 1, unique arm names, a usable database.
+*/}}
+{{- define "funflix.validateValues" -}}
+{{- $total := 0.0 }}
+{{- $names := list }}
+{{- range .Values.experiment.arms }}
+{{- $total = addf $total .split }}
+{{- if has .name $names }}
+{{- fail (printf "experiment.arms: duplicate arm name %q" .name) }}
+{{- end }}
+{{- $names = append $names .name }}
+{{- end }}
+{{- if or (gt $total 1.000000001) (lt $total 0.999999999) }}
+{{- fail (printf "experiment.arms: split fractions must sum to 1, got %v" $total) }}
+{{- end }}
+{{- if and .Values.website.enabled (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
+{{- fail "database: set postgresql.enabled=true, database.url or database.existingSecret (the website needs an event store)" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod-level volume and mount of the model artifacts (read-only PVC), if one is configured.
+*/}}
+{{- define "funflix.modelsVolume" -}}
+{{- if .Values.models.existingClaim -}}
+- name: models
+  persistentVolumeClaim:
+    claimName: {{ .Values.models.existingClaim }}
+    readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "funflix.modelsVolumeMount" -}}
+{{- if .Values.models.existingClaim -}}
+- name: models
+  mountPath: {{ .Values.models.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+Labels of a Seldon component's pods. No app.kubernetes.io/managed-by: the operator sets it
+(seldon-core) on what it creates, and monitors select on it.
+*/}}
+{{- define "funflix.seldonPodLabels" -}}
+helm.sh/chart: {{ include "funflix.chart" .context }}
+{{ include "funflix.selectorLabels" .context }}
+app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/part-of: funflix
+funflix.io/experiment: {{ .context.Values.experiment.name | quote }}
+{{- if .context.Chart.AppVersion }}
+app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Container env, ports, probes and volumes shared by the router and the arms.
+(dict "context" $ "name" nodeName "class" pythonClass "serviceType" "MODEL" "workers" n "threads" n "readyPath" path "readyDelay" s "liveDelay" s "resources" map)
+*/}}
+{{- define "funflix.componentSpec" -}}
+{{- $ := .context -}}
+- metadata:
+    labels:
+      {{- include "funflix.seldonPodLabels" (dict "context" $ "component" .component) | nindent 6 }}
+      funflix.io/graph-node: {{ .name }}
+    {{- if $.Values.metrics.annotations }}
+    annotations:
+      prometheus.io/scrape: "true"
+      prometheus.io/port: {{ $.Values.seldon.metricsPort | quote }}
+      prometheus.io/path: {{ $.Values.seldon.metricsPath | quote }}
+    {{- end }}
+  spec:
+    {{- with $.Values.imagePullSecrets }}
+    imagePullSecrets:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    containers:
+      - name: {{ .name }}
+        image: {{ include "funflix.image" $ }}
+        imagePullPolicy: {{ $.Values.image.pullPolicy }}
+        env:
+          - name: MODEL_NAME
+            value: {{ .class }}
+          - name: SERVICE_TYPE
+            value: {{ .serviceType }}
+          - name: GUNICORN_WORKERS
+            value: {{ .workers | quote }}
+          - name: GUNICORN_THREADS
+            value: {{ .threads | quote }}
+          - name: FUNFLIX_HOME
+            value: /var/lib/funflix
+          - name: OPENBLAS_NUM_THREADS
+            value: "1"
+          - name: OMP_NUM_THREADS
+            value: "1"
+          - name: FLASK_JSON_SORT_KEYS
+            value: "false"
+        ports:
+          - name: http
+            containerPort: {{ $.Values.seldon.httpPort }}
+            protocol: TCP
+          - name: grpc
+            containerPort: {{ $.Values.seldon.grpcPort }}
+            protocol: TCP
+          - name: metrics
+            containerPort: {{ $.Values.seldon.metricsPort }}
+            protocol: TCP
+        readinessProbe:
+          httpGet:
+            path: {{ .readyPath }}
+            port: http
+          initialDelaySeconds: {{ .readyDelay }}
+          periodSeconds: 5
+          timeoutSeconds: 2
+          failureThreshold: 3
+        livenessProbe:
+          tcpSocket:
+            port: http
+          initialDelaySeconds: {{ .liveDelay }}
+          periodSeconds: 5
+          timeoutSeconds: 1
+          failureThreshold: 3
+        resources:
+          {{- toYaml .resources | nindent 10 }}
+        volumeMounts:
+          - name: funflix-home
+            mountPath: /var/lib/funflix
+          {{- if and (eq .serviceType "MODEL") $.Values.models.existingClaim }}
+          {{- include "funflix.modelsVolumeMount" $ | nindent 10 }}
+          {{- end }}
+    volumes:
+      - name: funflix-home
+        emptyDir: {}
+      {{- if and (eq .serviceType "MODEL") $.Values.models.existingClaim }}
+      {{- include "funflix.modelsVolume" $ | nindent 6 }}
+      {{- end }}
+{{- end }}
