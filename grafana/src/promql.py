@@ -1,0 +1,123 @@
+"""Every PromQL expression of the dashboard, built here from one selector helper.
+
+Seldon's Python wrapper labels each custom metric of a component with ``model_name`` (the graph
+node: the arm), ``deployment_name``, ``predictor_name``, ``worker_id`` (one per gunicorn worker) and
+``method`` (the same counter has a ``predict`` and a ``feedback`` series). Component expressions
+therefore always sum, ``by (model_name)`` when a series per arm is wanted.
+
+Panels read three Grafana variables: ``$deployment`` (the SeldonDeployment), ``$window`` (the
+analysis window of CTR and split) and Grafana's ``$__rate_interval``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from funflix.serving import metric_names
+
+ARM_LABEL = "model_name"
+DEPLOYMENT = 'deployment_name=~"$deployment"'
+WINDOW = "$window"
+RATE_INTERVAL = "$__rate_interval"
+
+# serving components (a Seldon COUNTER ``key`` is exposed as ``<key>_total``, a TIMER as a histogram)
+RECOMMENDATIONS = f"{metric_names.RECOMMENDATIONS}_total"
+IMPRESSIONS = f"{metric_names.IMPRESSIONS}_total"
+CLICKS = f"{metric_names.CLICKS}_total"
+FEEDBACK_IGNORED = f"{metric_names.FEEDBACK_IGNORED}_total"
+PREDICT_SECONDS = metric_names.PREDICT_LATENCY
+# the local gateway, and the Seldon executor that takes its place on a cluster
+GATEWAY_REQUESTS = f"{metric_names.GATEWAY_REQUESTS}_total"
+GATEWAY_SECONDS = metric_names.GATEWAY_LATENCY
+GATEWAY_UPSTREAM_ERRORS = f"{metric_names.GATEWAY_UPSTREAM_ERRORS}_total"
+EXECUTOR_SECONDS = "seldon_api_executor_server_requests_seconds"
+# the website (funflix.website.metrics)
+WEBSITE_IMPRESSIONS = "funflix_website_impressions_total"
+WEBSITE_FALLBACK_IMPRESSIONS = "funflix_website_fallback_impressions_total"
+WEBSITE_FEEDBACK_POSTS = "funflix_website_feedback_posts_total"
+WEBSITE_FEEDBACK_OUTBOX = "funflix_website_feedback_outbox"
+WEBSITE_PAGE_SECONDS = "funflix_website_page_render_seconds"
+WEBSITE_SELDON_SECONDS = "funflix_website_seldon_request_seconds"
+WEBSITE_ERRORS = "funflix_website_errors_total"
+NOT_OPS_PAGES = 'page!~"ops[.].*"'  # health checks and /metrics are not pages users see
+UNSENT = 'state!="sent"'
+
+
+def selector(metric: str, *matchers: str) -> str:
+    """``metric{matcher, ...}``; matchers are PromQL label matchers like ``code!~"2.."``."""
+    return f"{metric}{{{', '.join(matchers)}}}" if matchers else metric
+
+
+def arms_matcher(arms: Sequence[str]) -> str:
+    if not arms:
+        raise ValueError("at least one arm is needed")
+    return f'{ARM_LABEL}="{arms[0]}"' if len(arms) == 1 else f'{ARM_LABEL}=~"{"|".join(arms)}"'
+
+
+def component(metric: str, arms: Sequence[str], *matchers: str) -> str:
+    """A serving component's series of ``arms`` in the selected deployment."""
+    return selector(metric, DEPLOYMENT, arms_matcher(arms), *matchers)
+
+
+def _sum(inner: str, by: Sequence[str] = ()) -> str:
+    return f"sum by ({', '.join(by)}) ({inner})" if by else f"sum({inner})"
+
+
+def total(metric: str, arms: Sequence[str], by_arm: bool = True) -> str:
+    """A counter's value since the components started, per arm (or pooled over ``arms``)."""
+    return _sum(component(metric, arms), (ARM_LABEL,) if by_arm else ())
+
+
+def rate(metric: str, arms: Sequence[str], window: str, by_arm: bool = True, by: Sequence[str] = ()) -> str:
+    """A component counter's per-second rate over ``window``, per arm (or pooled over ``arms``)."""
+    labels = ((ARM_LABEL,) if by_arm else ()) + tuple(by)
+    return _sum(f"rate({component(metric, arms)}[{window}])", labels)
+
+
+def service_rate(metric: str, by: Sequence[str], *matchers: str, window: str = RATE_INTERVAL) -> str:
+    """Rate of a gateway or website counter, summed ``by`` the given labels."""
+    return _sum(f"rate({selector(metric, *matchers)}[{window}])", by)
+
+
+def service_sum(metric: str, by: Sequence[str], *matchers: str) -> str:
+    """A gateway or website gauge summed ``by`` the given labels."""
+    return _sum(selector(metric, *matchers), by)
+
+
+def ctr(arm: str, window: str | None = None) -> str:
+    """Clicked impressions / impressions of one arm: over ``window``, or since the start (exact)."""
+    if window is None:
+        return f"{total(CLICKS, [arm])} / {total(IMPRESSIONS, [arm])}"
+    return f"{rate(CLICKS, [arm], window)} / {rate(IMPRESSIONS, [arm], window)}"
+
+
+def lift(challenger: str, control: str) -> str:
+    """Relative lift of the challenger's cumulative CTR over the control's (0.1 = +10 %)."""
+    return f"{ctr(challenger)} / scalar({ctr(control)}) - 1"
+
+
+def z_statistic(challenger: str, control: str) -> str:
+    """Pooled two-proportion z of the cumulative CTRs (challenger minus control), as in
+    ``funflix.experiment.frequentist.TwoProportionZTest`` and statsmodels' ``proportions_ztest``."""
+    pair = [control, challenger]
+    pooled = f"({total(CLICKS, pair, by_arm=False)} / {total(IMPRESSIONS, pair, by_arm=False)})"
+    inverse_n = " + ".join(f"1 / {total(IMPRESSIONS, [arm], by_arm=False)}" for arm in pair)
+    return (f"({ctr(challenger)} - scalar({ctr(control)}))\n"
+            f"/ scalar(sqrt({pooled} * (1 - {pooled}) * ({inverse_n})))")
+
+
+def share(arm: str, arms: Sequence[str], window: str) -> str:
+    """The arm's share of the lists served (predict calls) by all ``arms`` over ``window``."""
+    return (f"{rate(RECOMMENDATIONS, [arm], window)}\n"
+            f"/ scalar({rate(RECOMMENDATIONS, arms, window, by_arm=False)})")
+
+
+def quantile(q: float, histogram: str, by: Sequence[str], *matchers: str, window: str = RATE_INTERVAL) -> str:
+    """``histogram_quantile`` of a histogram's ``_bucket`` series, per ``by`` labels."""
+    buckets = selector(f"{histogram}_bucket", *matchers)
+    return f"histogram_quantile({q:g}, {_sum(f'rate({buckets}[{window}])', ('le', *by))})"
+
+
+def arm_quantile(q: float, arm: str) -> str:
+    """Quantile of one arm's top-k timer (Seldon TIMER, in seconds)."""
+    return quantile(q, PREDICT_SECONDS, (ARM_LABEL,), DEPLOYMENT, arms_matcher([arm]))
