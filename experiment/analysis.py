@@ -251,8 +251,9 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
                      "and pooled estimates may be biased by time trends")
     for c in comparisons:
         if c.cuped_summary is not None and not c.cuped_summary.errors:
-            notes.append(f"CUPED ({c.arm}): the covariate (known for {c.cuped_summary.coverage:.0%} of users) cuts the "
-                         f"variance by {c.cuped_summary.variance_reduction:.0%}; it is the fixed-horizon test of record")
+            notes.append(f"CUPED ({c.arm}): the covariate (known for {c.cuped_summary.coverage:.0%} of users) cuts "
+                         f"the variance by {c.cuped_summary.variance_reduction:.0%}; it is the fixed-horizon test "
+                         f"of record")
     deff = max((u.design_effect for u in user_level), default=1.0)
     if deff > 1.1:
         notes.append(f"users see several impressions: design effect up to {deff:.2f}, so impression-level "

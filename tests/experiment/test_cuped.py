@@ -40,7 +40,8 @@ def _repeat_users(rng, users=3000, effect=0.0):
     p = np.clip(propensity * np.where(arm == "challenger", 1 + effect, 1.0), 0, 1)
     clicks = rng.binomial(count, p)
     rows = np.repeat(np.arange(users), count)
-    clicked = np.concatenate([np.r_[np.ones(c), np.zeros(k - c)] for c, k in zip(clicks, count)]).astype(int)
+    position = np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)  # index within the user
+    clicked = (position < np.repeat(clicks, count)).astype(int)
     df = pd.DataFrame({"impression_id": np.arange(len(rows)), "user_id": rows, "arm": arm[rows],
                        "created_at": pd.Timestamp("2026-11-01", tz="UTC"), "clicked": clicked})
     return df, pd.DataFrame({"user_id": np.arange(users), "covariate": pre})
