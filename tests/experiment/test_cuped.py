@@ -6,7 +6,8 @@ import statsmodels.api as sm
 from funflix.experiment import AnalysisConfig, analyze
 from funflix.experiment.constants import NO_DATA
 from funflix.experiment.cuped import CupedTest, per_user_frame
-from funflix.experiment.user_level import DeltaMethodTest, ratio_statistics
+from funflix.experiment.statistics import RatioStatistic
+from funflix.experiment.user_level import DeltaMethodTest
 
 
 def _one_impression_per_user(rng, n, effect=0.01, slope=0.03):
@@ -47,14 +48,24 @@ def _repeat_users(rng, users=3000, effect=0.0):
     return df, pd.DataFrame({"user_id": np.arange(users), "covariate": pre})
 
 
+def _users_frame(rng, users=3000):
+    """Per-user rows as :func:`per_user_frame` builds them, straight from the generator (fast)."""
+    propensity = np.clip(rng.gamma(1.0, 0.07, users), 0, 1)
+    arm = np.where(rng.random(users) < 0.5, "control", "challenger")
+    y = 1.0 + rng.poisson(9, users)
+    return pd.DataFrame({"arm": arm, "user_id": np.arange(users), "x": rng.binomial(y.astype(int), propensity),
+                         "y": y, "covariate": rng.binomial(100, propensity) / 100, "has_covariate": True})
+
+
 def test_pre_period_covariate_cuts_variance_without_bias():
     rng = np.random.default_rng(2)
     plain, adjusted, reductions = [], [], []
-    for _ in range(150):
-        df, cov = _repeat_users(rng)
-        stats = ratio_statistics(df)
+    for _ in range(300):
+        users = _users_frame(rng)
+        stats = {arm: RatioStatistic(len(g), g["x"].sum(), (g["x"] ** 2).sum(), g["y"].sum(), (g["y"] ** 2).sum(),
+                                     (g["x"] * g["y"]).sum()) for arm, g in users.groupby("arm")}
         plain.append(DeltaMethodTest(stats["control"], stats["challenger"]).compute_result().difference)
-        result, summary = CupedTest(per_user_frame(df, cov), "control", "challenger").compute()
+        result, summary = CupedTest(users, "control", "challenger").compute()
         adjusted.append(result)
         reductions.append(summary.variance_reduction)
     estimates = np.array([r.difference for r in adjusted])
