@@ -62,6 +62,8 @@ class AnalysisConfig:
             raise ValueError(f"decision rule must be sequential, fixed or bayesian, got {self.decision_rule!r}")
         if self.planned_per_arm is not None and self.planned_per_arm <= 0:
             raise ValueError(f"planned sample size must be positive, got {self.planned_per_arm}")
+        if self.expected_split is not None and any(not share > 0 for share in self.expected_split.values()):
+            raise ValueError(f"configured shares must be positive, got {dict(self.expected_split)}")
         if self.randomisation_unit not in ("user", "impression"):
             raise ValueError(f"randomisation unit must be user or impression, got {self.randomisation_unit!r}")
         if self.max_points < 2:

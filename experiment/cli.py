@@ -196,7 +196,7 @@ def _experiment_settings(split_arg) -> tuple[dict | None, str]:
         from funflix.serving.experiment_config import load_experiment
 
         experiment = load_experiment()
-    except (ImportError, OSError, ValueError) as exc:
+    except (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.info("no experiment config (%s); assuming sticky routing and an equal split", exc)
         return split_arg, "sticky"
     split = split_arg if split_arg is not None else {arm.name: arm.split for arm in experiment.arms}

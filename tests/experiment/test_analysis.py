@@ -98,5 +98,7 @@ def test_fallback_rows_and_contract_violations(impressions_factory):
         analyze(df.assign(created_at=None))
     with pytest.raises(ValueError, match="unique"):
         analyze(pd.concat([df, df.head(3)]))
+    with pytest.raises(ValueError, match="shares must be positive"):
+        AnalysisConfig(expected_split={"control": 1.0, "challenger": 0.0})
     with pytest.raises(ValueError, match="decision rule"):
         AnalysisConfig(decision_rule="vibes")
