@@ -25,11 +25,10 @@ def feedback_outcomes(arms: Sequence[str]) -> timeseries.Panel:
 
 def feedback_backlog() -> timeseries.Panel:
     return (default_timeseries().title("Feedback outbox backlog").unit("short").min(0)
-            .description("Website outbox rows not yet accepted by Seldon, by state. A growing backlog means "
-                         "clicks are recorded but not yet counted by the components (the CTR panels lag).")
-            .with_target(prometheus_query(
-                promql.service_sum(promql.WEBSITE_FEEDBACK_OUTBOX, ("state",), promql.UNSENT),
-                "{{state}}")))
+            .description("Website outbox rows not yet accepted by Seldon (pending or being sent); 0 when all "
+                         "are delivered. A growing backlog means clicks are recorded in the event store but not "
+                         "yet counted by the components, so the CTR panels lag.")
+            .with_target(prometheus_query(promql.outbox_backlog(), "not yet delivered")))
 
 
 def errors() -> timeseries.Panel:

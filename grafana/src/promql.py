@@ -79,9 +79,9 @@ def service_rate(metric: str, by: Sequence[str], *matchers: str, window: str = R
     return _sum(f"rate({selector(metric, *matchers)}[{window}])", by)
 
 
-def service_sum(metric: str, by: Sequence[str], *matchers: str) -> str:
-    """A gateway or website gauge summed ``by`` the given labels."""
-    return _sum(selector(metric, *matchers), by)
+def outbox_backlog() -> str:
+    """Website outbox rows not yet sent: 0 (not empty) while the website is scraped and all are sent."""
+    return f"sum({selector(WEBSITE_FEEDBACK_OUTBOX, UNSENT)}) or 0 * sum({WEBSITE_FEEDBACK_OUTBOX})"
 
 
 def ctr(arm: str, window: str | None = None) -> str:

@@ -1,0 +1,1 @@
+"""Panels of the Funflix dashboard, one module per area; ``promql`` builds every expression."""
