@@ -40,10 +40,17 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: funflix
-funflix.io/experiment: {{ .Values.experiment.name | quote }}
+funflix.io/experiment: {{ include "funflix.experimentLabel" . | quote }}
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/*
+The experiment name as a label value (63 characters of [-A-Za-z0-9_.], alphanumeric at both ends).
+*/}}
+{{- define "funflix.experimentLabel" -}}
+{{- regexReplaceAll "[^-A-Za-z0-9_.]+" .Values.experiment.name "-" | trunc 63 | trimAll "-_." }}
 {{- end }}
 
 {{/*
@@ -190,7 +197,7 @@ helm.sh/chart: {{ include "funflix.chart" .context }}
 {{ include "funflix.selectorLabels" .context }}
 app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/part-of: funflix
-funflix.io/experiment: {{ .context.Values.experiment.name | quote }}
+funflix.io/experiment: {{ include "funflix.experimentLabel" .context | quote }}
 {{- if .context.Chart.AppVersion }}
 app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
 {{- end }}
