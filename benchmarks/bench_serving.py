@@ -106,8 +106,8 @@ def measured(stack: LocalStack, url: str, script: Path, args) -> dict:
     spent = {name: group_cpu_seconds(pgid) - before[name] for name, pgid in groups.items()}
     spent["wrk"] = (wrk_after.children_user + wrk_after.children_system
                     - wrk_before.children_user - wrk_before.children_system)
-    result["cpu_ms_per_request"] = {name: round(seconds * 1000 / result["requests"], 3)
-                                    for name, seconds in spent.items() if seconds > 0}
+    per_request = {name: round(seconds * 1000 / result["requests"], 3) for name, seconds in spent.items()}
+    result["cpu_ms_per_request"] = {name: ms for name, ms in per_request.items() if ms >= 0.005}
     return result
 
 
