@@ -11,6 +11,7 @@ import importlib
 _EXPORTS = {
     "analysis": ("AnalysisConfig", "AnalysisResult", "analyze", "validate_impressions"),
     "bayesian": ("BayesianConfig", "BayesianResult", "BetaBinomialTest"),
+    "configured": ("analysis_config",),
     "cuped": ("CupedSummary", "CupedTest"),
     "design": ("PlanConfig", "PlanResult", "duration_days", "plan", "power_two_proportions"),
     "frequentist": ("FrequentistConfig", "TwoProportionZTest", "chi_square_test"),

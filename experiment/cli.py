@@ -190,26 +190,13 @@ def plan_command(args) -> int:
     return 0
 
 
-def _experiment_settings(split_arg) -> tuple[dict | None, str]:
-    """(split, routing) from the experiment config in charts/funflix/values.yaml; --split overrides the split."""
-    try:
-        from funflix.serving.experiment_config import load_experiment
-
-        experiment = load_experiment()
-    except (ImportError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        log.info("no experiment config (%s); assuming sticky routing and an equal split", exc)
-        return split_arg, "sticky"
-    split = split_arg if split_arg is not None else {arm.name: arm.split for arm in experiment.arms}
-    return split, experiment.routing
-
-
 def analyze_command(args) -> int:
     from funflix import paths
 
-    from .analysis import AnalysisConfig, analyze
+    from .analysis import analyze
+    from .configured import analysis_config
     from .constants import DEFAULT_CONTROL
 
-    split, routing = _experiment_settings(args.split)
     control = args.control or DEFAULT_CONTROL
     if args.mixture_sd <= 0:
         raise ValueError(f"--mixture-sd must be positive, got {args.mixture_sd}")
@@ -217,14 +204,11 @@ def analyze_command(args) -> int:
         raise ValueError(f"--planned-per-arm must be positive, got {args.planned_per_arm}")
     impressions = load_source(args.db_url, args.csv)
     arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
-    if args.control and arms_seen and control not in arms_seen and control not in (split or {}):
+    if args.control and arms_seen and control not in arms_seen and control not in (args.split or {}):
         raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
-    config = AnalysisConfig(control=control, alpha=args.alpha, alternative=args.alternative, expected_split=split,
-                            mixture_sd=args.mixture_sd,
-                            decision_rule=args.decision, planned_per_arm=args.planned_per_arm,
-                            loss_threshold=args.loss_threshold,
-                            adaptive_routing=routing == "thompson",
-                            randomisation_unit="impression" if routing == "random" else "user")
+    config = analysis_config(split=args.split, control=control, alpha=args.alpha, alternative=args.alternative,
+                             mixture_sd=args.mixture_sd, decision_rule=args.decision,
+                             planned_per_arm=args.planned_per_arm, loss_threshold=args.loss_threshold)
     covariates = None
     if args.covariates is not None:
         import pandas as pd
