@@ -77,19 +77,15 @@ class Upstream:
         try:
             writer.write(payload)
             try:
-                status_line = await reader.readline()
-            except ConnectionError:
-                status_line = b""
-            if not status_line:
-                if reused:
-                    raise _StaleConnection()
-                raise ConnectionResetError("connection closed before a response")
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                if reused and not getattr(exc, "partial", b""):
+                    raise _StaleConnection() from None
+                raise ConnectionResetError("connection closed before a response") from None
+            status_line, *lines = head[:-4].split(b"\r\n")
             version, status = status_line.split(b" ", 2)[:2]
             headers = {}
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b"\n", b""):
-                    break
+            for line in lines:
                 key, _, value = line.partition(b":")
                 headers[key.strip().lower()] = value.strip()
             if b"content-length" in headers:
