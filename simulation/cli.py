@@ -41,6 +41,8 @@ def register(subparsers) -> None:
                         help="control arm's expected CTR the click model is calibrated to (default: %(default)s)")
     parser.add_argument("--rate", type=float, metavar="PER_MINUTE",
                         help="pace the run: at most this many session starts per minute (default: as fast as possible)")
+    parser.add_argument("--browse", type=float, metavar="P",
+                        help="chance of each optional browsing step (default: 0 for http, 0.5 for browser)")
     parser.add_argument("--think", type=float, default=0.0, metavar="SECONDS",
                         help="browser mode: pause on each page (default: %(default)s)")
     parser.add_argument("--models-dir", type=Path, help="artifact root (default: $FUNFLIX_HOME/models)")
@@ -54,10 +56,12 @@ def run_simulate(args) -> int:
 
     if args.rate is not None and args.rate <= 0:
         raise ValueError(f"--rate must be > 0 sessions per minute, got {args.rate}")
+    if args.browse is not None and not 0 <= args.browse <= 1:
+        raise ValueError(f"--browse must be a probability in [0, 1], got {args.browse}")
     if args.think < 0:
         raise ValueError(f"--think must be >= 0 seconds, got {args.think}")
     report = simulate(args.mode, args.sessions, site_url=args.site_url, workers=args.workers, seed=args.seed,
                       target_ctr=args.target_ctr, models_root=args.models_dir, per_minute=args.rate,
-                      think=args.think, progress=not args.no_progress)
+                      browse_probability=args.browse, think=args.think, progress=not args.no_progress)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 130 if report["interrupted"] else 0

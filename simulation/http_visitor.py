@@ -24,10 +24,11 @@ USER_AGENT = "funflix-simulator/1 (http)"
 class HttpVisitor(Visitor):
     """Runs visits against ``site_url``; one :class:`requests.Session` (cookie jar) per visit.
 
-    ``browse_probability`` is the chance that a user who did not click opens a movie from another row.
+    ``browse_probability`` is the chance that a user who did not click opens a movie from another row
+    (0 by default: the volume mode spends the site's CPU on impressions).
     """
 
-    def __init__(self, site_url: str, model: ClickModel, browse_probability: float = 0.2, timeout: float = 10.0):
+    def __init__(self, site_url: str, model: ClickModel, browse_probability: float = 0.0, timeout: float = 10.0):
         if not 0 <= browse_probability <= 1:
             raise ValueError(f"browse_probability must be in [0, 1], got {browse_probability}")
         self.site_url = site_url.rstrip("/") + "/"

@@ -70,7 +70,8 @@ def assert_store_matches(report: dict, frame: pd.DataFrame) -> None:
 
 def test_http_simulation_matches_the_event_store_and_the_calibration(stack, db_url, calibrated):
     start = datetime.now(timezone.utc)
-    report = simulate("http", 400, site_url=stack.website_url, workers=6, seed=1, calibrated=calibrated, progress=False)
+    report = simulate("http", 400, site_url=stack.website_url, workers=6, seed=1, calibrated=calibrated,
+                      browse_probability=0.3, progress=False)
     assert report["errors"] == {} and report["completed"] == 400
     assert report["fallback"]["impressions"] == 0
     assert set(report["arms"]) == {"control", "challenger"}
