@@ -117,3 +117,15 @@ def test_feedback_to_a_down_model_is_a_503_naming_it(stack, users_by_arm):
         stack.restart("control")
     again = http.post(f"{stack.gateway_url}/api/v1.0/feedback", json={"response": served, "reward": 1}, timeout=10)
     assert again.status_code == 200 and again.json()["jsonData"]["credited"] is True
+
+
+def test_a_down_router_is_a_503_naming_it_until_it_returns(stack, users_by_arm):
+    http = requests.Session()
+    request = {"jsonData": {"user_id": users_by_arm["control"][2]}}
+    stack.kill("ab-router")
+    try:
+        answer = http.post(f"{stack.gateway_url}/api/v1.0/predictions", json=request, timeout=10)
+        assert answer.status_code == 503 and answer.json()["status"]["component"] == "ab-router"
+    finally:
+        stack.restart("ab-router")
+    assert http.post(f"{stack.gateway_url}/api/v1.0/predictions", json=request, timeout=10).status_code == 200
