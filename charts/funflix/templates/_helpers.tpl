@@ -23,6 +23,16 @@ contains the chart name.
 {{- end }}
 
 {{/*
+<fullname>-<suffix> within 63 characters (or .max): the full name is cut, never the suffix.
+(dict "context" $ "suffix" "website")
+*/}}
+{{- define "funflix.componentName" -}}
+{{- $max := .max | default 63 }}
+{{- $base := include "funflix.fullname" .context | trunc (int (sub (sub $max (len .suffix)) 1)) | trimSuffix "-" }}
+{{- printf "%s-%s" $base .suffix }}
+{{- end }}
+
+{{/*
 Chart name and version, as used by the helm.sh/chart label.
 */}}
 {{- define "funflix.chart" -}}
@@ -85,10 +95,11 @@ The Funflix image; the tag defaults to the chart's appVersion.
 {{- end }}
 
 {{/*
-Name of the SeldonDeployment (its executor service is <this>-<predictor>).
+Name of the SeldonDeployment, short enough that the executor's service, <this>-<predictor>,
+stays within 63 characters (past that Seldon names it seldon-<md5>, which a template cannot compute).
 */}}
 {{- define "funflix.seldonName" -}}
-{{- include "funflix.fullname" . }}
+{{- include "funflix.fullname" . | trunc (int (sub 62 (len .Values.seldon.predictorName))) | trimSuffix "-" }}
 {{- end }}
 
 {{/*
@@ -102,11 +113,15 @@ Base URL of the Seldon executor's service: the unified endpoint (/api/v1.0/predi
 Name of a chart-owned Secret.
 */}}
 {{- define "funflix.websiteSecretName" -}}
-{{- .Values.website.existingSecret | default (printf "%s-website" (include "funflix.fullname" .)) }}
+{{- .Values.website.existingSecret | default (include "funflix.componentName" (dict "context" . "suffix" "website")) }}
 {{- end }}
 
+{{/*
+The bundled PostgreSQL's StatefulSet, Service and Secret: 52 characters at most, so that its pods'
+controller-revision-hash label (<name>-<10-character hash>) stays a valid label value.
+*/}}
 {{- define "funflix.postgresqlName" -}}
-{{- printf "%s-postgresql" (include "funflix.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- include "funflix.componentName" (dict "context" . "suffix" "postgresql" "max" 52) }}
 {{- end }}
 
 {{/*
@@ -118,7 +133,7 @@ Where FUNFLIX_DATABASE_URL comes from: a Secret name and key.
 {{- else if .Values.database.existingSecret }}
 {{- .Values.database.existingSecret }}
 {{- else }}
-{{- printf "%s-database" (include "funflix.fullname" .) }}
+{{- include "funflix.componentName" (dict "context" . "suffix" "database") }}
 {{- end }}
 {{- end }}
 
