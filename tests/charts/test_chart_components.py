@@ -1,0 +1,140 @@
+"""The chart's components started the way a cluster starts them, then the chart's `helm test` script.
+
+Each componentSpec container of the rendered SeldonDeployment runs as the Seldon Python image's
+entrypoint would (``seldon-core-microservice $MODEL_NAME --service-type $SERVICE_TYPE``) with the
+container's env from the chart plus the env the operator adds (PREDICTIVE_UNIT_PARAMETERS = the
+graph node's parameters, ports, ids). The local gateway stands in for the executor, which cannot
+run here; the rendered helm test pod's script then posts to it and must pass.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from funflix import k8s
+from funflix.serving.processes import ManagedProcess, free_port_block
+
+from .manifests import env_of, find
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def graph_nodes(graph: dict) -> dict[str, dict]:
+    nodes = {graph["name"]: graph}
+    for child in graph.get("children", []):
+        nodes.update(graph_nodes(child))
+    return nodes
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, quick_models_root, helm):
+    """The rendered chart's router and arms as processes, behind the local gateway."""
+    home = tmp_path_factory.mktemp("chart-home")
+    values = k8s.load_values(sets=[f"models.mountPath={quick_models_root}", "experiment.arms[0].split=0.7",
+                                   "experiment.arms[1].split=0.3"])
+    docs = k8s.documents(k8s.render(values))
+    sdep = find(docs, "SeldonDeployment")
+    predictor = sdep["spec"]["predictors"][0]
+    nodes = graph_nodes(predictor["graph"])
+    ports = free_port_block(3 * len(predictor["componentSpecs"]) + 1)
+    processes, addresses = [], {}
+    for index, spec in enumerate(predictor["componentSpecs"]):
+        container = spec["spec"]["containers"][0]
+        env = env_of(container)
+        http, grpc, metrics = ports + 3 * index, ports + 3 * index + 1, ports + 3 * index + 2
+        operator_env = {  # what the Seldon operator adds to a graph node's container
+            "PREDICTIVE_UNIT_PARAMETERS": json.dumps(nodes[container["name"]].get("parameters", [])),
+            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(http), "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(grpc),
+            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(metrics),
+            "PREDICTIVE_UNIT_METRICS_ENDPOINT": values["seldon"]["metricsPath"],
+            "PREDICTIVE_UNIT_ID": container["name"], "PREDICTOR_ID": predictor["name"],
+            "SELDON_DEPLOYMENT_ID": sdep["metadata"]["name"],
+        }
+        process_env = {**os.environ, **env, **operator_env, "FUNFLIX_HOME": str(home / container["name"])}
+        command = [str(BIN / "seldon-core-microservice"), env["MODEL_NAME"], "--service-type", env["SERVICE_TYPE"]]
+        ready = f"http://127.0.0.1:{http}{container['readinessProbe']['httpGet']['path']}"
+        processes.append(ManagedProcess(container["name"], command, home / "logs" / f"{container['name']}.log",
+                                        ready, env=process_env))
+        addresses[container["name"]] = {"http": http, "metrics": metrics}
+    values_file = home / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values, sort_keys=False))
+    gateway_port = ports + 3 * len(predictor["componentSpecs"])
+    gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(gateway_port), "--config",
+               str(values_file), "--router", f"127.0.0.1:{addresses['ab-router']['http']}"]
+    gateway += [arg for child in predictor["graph"]["children"]
+                for arg in ("--child", f"{child['name']}=127.0.0.1:{addresses[child['name']]['http']}")]
+    processes.append(ManagedProcess("gateway", gateway, home / "logs" / "gateway.log",
+                                    f"http://127.0.0.1:{gateway_port}/live", env={**os.environ}))
+    try:
+        for process in processes:
+            process.start()
+        deadline = time.monotonic() + 120
+        for process in processes:
+            process.wait_healthy(deadline)  # the chart's readinessProbe paths answer 200
+        yield {"docs": docs, "addresses": addresses, "gateway": f"http://127.0.0.1:{gateway_port}",
+               "metrics_path": values["seldon"]["metricsPath"]}
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait_stopped()
+
+
+def test_helm_test_pod_script_passes_against_the_graph(deployed):
+    pod = find(deployed["docs"], "Pod")
+    container = pod["spec"]["containers"][0]
+    env = {**os.environ, **env_of(container), "GATEWAY_URL": deployed["gateway"]}
+    command = [sys.executable if part == "python" else part for part in container["command"]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OK: 5 items from arm" in done.stdout
+
+
+def test_helm_test_pod_script_fails_without_routing(deployed):
+    """The script is a real check: pointed at one arm directly (no router, no routing), it fails."""
+    pod = find(deployed["docs"], "Pod")
+    container = pod["spec"]["containers"][0]
+    arm = f"http://127.0.0.1:{deployed['addresses']['control']['http']}"
+    env = {**os.environ, **env_of(container), "GATEWAY_URL": arm}
+    command = [sys.executable if part == "python" else part for part in container["command"]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "meta.routing has no ab-router child index" in done.stderr
+
+
+def test_router_uses_the_rendered_split(deployed):
+    """The router got split 0.7,0.3 from the graph parameters: sticky routing sends ~70% of users to control."""
+    arms = []
+    with requests.Session() as http:
+        for user in range(1, 401):
+            answer = http.post(f"{deployed['gateway']}/api/v1.0/predictions",
+                               json={"jsonData": {"user_id": user, "k": 1}}, timeout=10).json()
+            arms.append(answer["meta"]["tags"]["arm"])
+    share = arms.count("control") / len(arms)
+    assert abs(share - 0.7) < 4 * (0.7 * 0.3 / len(arms)) ** 0.5, share
+
+
+def test_arms_serve_their_metrics_on_the_charts_port_and_path(deployed):
+    """What the chart's prometheus.io annotations and PodMonitor point at: per-arm counters, told apart."""
+    from funflix.serving import metric_names
+
+    for user in range(1, 21):  # sticky at 70/30: both arms serve some of these users
+        requests.post(f"{deployed['gateway']}/api/v1.0/predictions", json={"jsonData": {"user_id": user, "k": 2}},
+                      timeout=10)
+    for name, address in deployed["addresses"].items():
+        response = requests.get(f"http://127.0.0.1:{address['metrics']}{deployed['metrics_path']}", timeout=5)
+        assert response.status_code == 200, name
+        if name != "ab-router":
+            series = [line for line in response.text.splitlines()
+                      if line.startswith(f"{metric_names.RECOMMENDATIONS}_total{{")]
+            assert series and all(f'model_name="{name}"' in line and f'arm="{name}"' in line for line in series)
