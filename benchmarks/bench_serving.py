@@ -3,7 +3,8 @@
 (a) top-k in process (the limit), (b) one model component called directly (seldon-core-microservice,
 2 gunicorn workers), (c) the unified endpoint: gateway -> router -> model, as the website calls it.
 (b) and (c) are driven by wrk with a Lua script posting ``{"jsonData": {"user_id": u, "k": 10}}``
-for MovieLens users in turn, at 8 connections on loopback (wrk shares the machine's cores).
+for MovieLens users in turn, at 8 connections on loopback (wrk shares the machine's cores), in
+alternating rounds; the report gives medians, and each process's CPU milliseconds per request.
 
 Run: ``.venv/bin/python benchmarks/bench_serving.py [--duration 10] [--json]``
 (uses ``<home>/models``; trains quick models into a temporary folder when there are none).
@@ -111,6 +112,18 @@ def measured(stack: LocalStack, url: str, script: Path, args) -> dict:
     return result
 
 
+def median_result(runs: list[dict]) -> dict:
+    """Medians over rounds of every figure (and of each process's CPU per request)."""
+    merged = {key: float(np.median([run[key] for run in runs])) for key in ("rps", "p50_ms", "p99_ms")}
+    merged["requests"] = sum(run["requests"] for run in runs)
+    merged["errors"] = sum(run["errors"] for run in runs)
+    names = {name for run in runs for name in run["cpu_ms_per_request"]}
+    merged["cpu_ms_per_request"] = {name: float(np.median([run["cpu_ms_per_request"].get(name, 0.0) for run in runs]))
+                                    for name in sorted(names)}
+    merged["rounds"] = [{key: run[key] for key in ("rps", "p50_ms", "p99_ms")} for run in runs]
+    return merged
+
+
 def quick_models(folder: Path) -> Path:
     from funflix.models.config import ARMS
     from funflix.models.pipeline import prepare, train_and_save
@@ -122,7 +135,9 @@ def quick_models(folder: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating direct/unified measurements; medians are reported (default 3)")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--model-workers", type=int, default=2, help="gunicorn workers per model component")
@@ -147,21 +162,26 @@ def main(argv: list[str] | None = None) -> int:
                            metrics_port=free_port_block(3), website=False, prometheus=False,
                            model_workers=args.model_workers, component_threads=args.component_threads)
         with stack:
-            direct = f"{stack.component('control').url}/api/v1.0/predictions"
-            unified = f"{stack.gateway_url}/api/v1.0/predictions"
-            for name, url in (("direct_component", direct), ("unified_endpoint", unified)):
+            urls = {"direct_component": f"{stack.component('control').url}/api/v1.0/predictions",
+                    "unified_endpoint": f"{stack.gateway_url}/api/v1.0/predictions"}
+            for url in urls.values():
                 run_wrk(url, script, 2, args.connections, args.threads)  # warm-up
-                results[name] = measured(stack, url, script, args)
-                log.info("%s: %.0f req/s", name, results[name]["rps"])
+            rounds = {name: [] for name in urls}
+            for _ in range(args.rounds):  # alternate, so load from elsewhere hits both paths alike
+                for name, url in urls.items():
+                    rounds[name].append(measured(stack, url, script, args))
+                    log.info("%s: %.0f req/s", name, rounds[name][-1]["rps"])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    ratios = [u["rps"] / d["rps"] for u, d in zip(rounds["unified_endpoint"], rounds["direct_component"])]
+    results.update({name: median_result(runs) for name, runs in rounds.items()})
     unified, direct = results["unified_endpoint"], results["direct_component"]
-    ratio = unified["rps"] / direct["rps"]
+    ratio = float(np.median(ratios))
     machine = {"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()[0]}
-    report = {"machine": machine, "connections": args.connections, "duration_s": args.duration,
+    report = {"machine": machine, "connections": args.connections, "duration_s": args.duration, "rounds": args.rounds,
               "model_workers": args.model_workers, "component_threads": args.component_threads,
-              "results": results, "unified_to_direct": ratio,
+              "results": results, "unified_to_direct": ratio, "unified_to_direct_per_round": ratios,
               "targets": TARGETS, "targets_met": {
                   "unified_to_direct": ratio >= TARGETS["unified_to_direct"],
                   "unified_rps": unified["rps"] >= TARGETS["unified_rps"],
@@ -176,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = results[name]["cpu_ms_per_request"]
         print(f"CPU ms per request, {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
               + f" (total {sum(cpu.values()):.2f})")
+    print(f"medians of {args.rounds} alternating rounds of {args.duration:g} s; per-round unified/direct: "
+          + ", ".join(f"{r:.0%}" for r in ratios))
     print(f"unified / direct throughput: {ratio:.0%} (target >= 50%); unified {unified['rps']:.0f} req/s "
           f"(target >= 400), p99 {unified['p99_ms']:.1f} ms (target < 30) at {args.connections} connections")
     print(f"{machine['cpus']} CPUs, 1-minute load average {load_before:.1f} before, "
