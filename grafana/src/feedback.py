@@ -1,4 +1,8 @@
-"""Feedback delivery, errors, and the website's fallback impressions."""
+"""Feedback delivery, errors, and the website's fallback impressions.
+
+Rare events are shown as counts over the last ``promql.EVENTS_WINDOW`` (see ``promql.events``), so
+the first error of a kind is visible; frequent ones as rates.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,31 @@ from grafana_foundation_sdk.builders import timeseries
 from . import promql
 from .common import default_timeseries, prometheus_query
 
+PER_WINDOW = f"events in the last {promql.EVENTS_WINDOW}"
 
-def feedback_outcomes(arms: Sequence[str]) -> timeseries.Panel:
-    return (default_timeseries().title("Feedback outcomes").unit("reqps").min(0)
-            .description("Website feedback posts to Seldon by arm, reward and outcome (sent, failed: retried "
-                         "from the outbox); feedback the components did not credit, by reason (other_arm: a "
-                         "broadcast reached the arm that did not serve the list; duplicate: a replayed puid).")
+
+def feedback_posts() -> timeseries.Panel:
+    return (default_timeseries().title("Feedback posts from the website").unit("reqps").min(0)
+            .description("The website's feedback posts to Seldon per second, by arm, reward (1 clicked, 0 not) and "
+                         "outcome (sent; failed posts stay in the outbox and are retried).")
             .with_target(prometheus_query(
                 promql.service_rate(promql.WEBSITE_FEEDBACK_POSTS, ("arm", "reward", "outcome")),
-                "website {{arm}} reward={{reward}} {{outcome}}"))
+                "{{arm}} reward={{reward}} {{outcome}}")))
+
+
+def feedback_not_credited(arms: Sequence[str]) -> timeseries.Panel:
+    return (default_timeseries().title(f"Feedback not credited ({PER_WINDOW})").unit("short").min(0)
+            .description("Feedback a component received but did not count, by arm and reason: other_arm (feedback "
+                         "without routing is broadcast; only the serving arm credits it), duplicate (a replayed "
+                         "puid counts once). Many other_arm means routing is missing from served responses.")
             .with_target(prometheus_query(
-                promql.rate(promql.FEEDBACK_IGNORED, arms, promql.RATE_INTERVAL, by=("reason",)),
-                "{{model_name}} ignored: {{reason}}")))
+                promql.events(promql.FEEDBACK_IGNORED, (promql.ARM_LABEL, "reason"), promql.DEPLOYMENT,
+                              promql.arms_matcher(arms)),
+                "{{model_name}} {{reason}}")))
 
 
 def feedback_backlog() -> timeseries.Panel:
-    return (default_timeseries().title("Feedback outbox backlog").unit("short").min(0)
+    return (default_timeseries().title("Feedback outbox backlog").unit("short").min(0).span(8)
             .description("Website outbox rows not yet accepted by Seldon (pending or being sent); 0 when all "
                          "are delivered. A growing backlog means clicks are recorded in the event store but not "
                          "yet counted by the components, so the CTR panels lag.")
@@ -32,24 +45,23 @@ def feedback_backlog() -> timeseries.Panel:
 
 
 def errors() -> timeseries.Panel:
-    return (default_timeseries().title("Errors").unit("reqps").min(0)
+    return (default_timeseries().title(f"Errors ({PER_WINDOW})").unit("short").min(0).span(8)
             .description("Unified endpoint answers other than 2xx by endpoint and code; failed calls from the "
                          "gateway to components (unavailable, timeout, failed); website errors by kind.")
             .with_target(prometheus_query(
-                promql.service_rate(promql.GATEWAY_REQUESTS, ("endpoint", "code"), 'code!~"2.."'),
+                promql.events(promql.GATEWAY_REQUESTS, ("endpoint", "code"), 'code!~"2.."'),
                 "gateway {{endpoint}} {{code}}"))
             .with_target(prometheus_query(
-                promql.service_rate(promql.GATEWAY_UPSTREAM_ERRORS, ("component", "kind")),
+                promql.events(promql.GATEWAY_UPSTREAM_ERRORS, ("component", "kind")),
                 "upstream {{component}} {{kind}}"))
-            .with_target(prometheus_query(promql.service_rate(promql.WEBSITE_ERRORS, ("kind",)),
-                                          "website {{kind}}")))
+            .with_target(prometheus_query(promql.events(promql.WEBSITE_ERRORS, ("kind",)), "website {{kind}}")))
 
 
 def fallback_impressions() -> timeseries.Panel:
-    return (default_timeseries().title("Fallback impressions (website)").unit("reqps").min(0)
+    return (default_timeseries().title(f"Fallback impressions ({PER_WINDOW})").unit("short").min(0).span(8)
             .description("Rows the website rendered from its popularity fallback because the unified endpoint "
-                         "failed, by reason. They count in no arm; next to them, the experiment's rows.")
-            .with_target(prometheus_query(promql.service_rate(promql.WEBSITE_FALLBACK_IMPRESSIONS, ("reason",)),
+                         "failed, by reason; they count in no arm. Beside them, the rows of the experiment.")
+            .with_target(prometheus_query(promql.events(promql.WEBSITE_FALLBACK_IMPRESSIONS, ("reason",)),
                                           "fallback {{reason}}"))
-            .with_target(prometheus_query(promql.service_rate(promql.WEBSITE_IMPRESSIONS, ("arm",)),
+            .with_target(prometheus_query(promql.events(promql.WEBSITE_IMPRESSIONS, ("arm",)),
                                           "experiment {{arm}}")))

@@ -19,6 +19,7 @@ ARM_LABEL = "model_name"
 DEPLOYMENT = 'deployment_name=~"$deployment"'
 WINDOW = "$window"
 RATE_INTERVAL = "$__rate_interval"
+EVENTS_WINDOW = "5m"  # rare events (errors, fallbacks, uncredited feedback) are counted over this window
 
 # serving components (a Seldon COUNTER ``key`` is exposed as ``<key>_total``, a TIMER as a histogram)
 RECOMMENDATIONS = f"{metric_names.RECOMMENDATIONS}_total"
@@ -79,6 +80,17 @@ def service_rate(metric: str, by: Sequence[str], *matchers: str, window: str = R
     return _sum(f"rate({selector(metric, *matchers)}[{window}])", by)
 
 
+def events(metric: str, by: Sequence[str], *matchers: str, window: str = EVENTS_WINDOW) -> str:
+    """How many times a counter of rare events moved in the last ``window``, summed ``by`` labels.
+
+    ``increase()`` needs two samples of a series, so the first error of a kind (a series born with
+    value 1) would never show. A series absent ``window`` ago started at 0 inside the window: its whole
+    value counts. (Right after Prometheus itself starts, every series counts whole.)
+    """
+    series = selector(metric, *matchers)
+    return _sum(f"(increase({series}[{window}]) and {series} offset {window}) or {series}", by)
+
+
 def outbox_backlog() -> str:
     """Website outbox rows not yet sent: 0 (not empty) while the website is scraped and all are sent."""
     return f"sum({selector(WEBSITE_FEEDBACK_OUTBOX, UNSENT)}) or 0 * sum({WEBSITE_FEEDBACK_OUTBOX})"
@@ -115,7 +127,8 @@ def share(arm: str, arms: Sequence[str], window: str) -> str:
 def quantile(q: float, histogram: str, by: Sequence[str], *matchers: str, window: str = RATE_INTERVAL) -> str:
     """``histogram_quantile`` of a histogram's ``_bucket`` series, per ``by`` labels."""
     buckets = selector(f"{histogram}_bucket", *matchers)
-    return f"histogram_quantile({q:g}, {_sum(f'rate({buckets}[{window}])', ('le', *by))})"
+    # ">= 0" drops the NaN of label sets without requests in the window (a gap rather than a NaN series)
+    return f"histogram_quantile({q:g}, {_sum(f'rate({buckets}[{window}])', ('le', *by))}) >= 0"
 
 
 def arm_quantile(q: float, arm: str) -> str:
