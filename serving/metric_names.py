@@ -2,7 +2,8 @@
 
 Seldon's wrapper exposes a COUNTER ``key`` as ``<key>_total`` and a TIMER (milliseconds in)
 as a histogram in seconds ``<key>_bucket/_sum/_count``; every series carries ``model_name``
-(the graph node), ``worker_id`` (sum over it) and our ``arm`` tag.
+(the graph node), ``worker_id`` (sum over it), ``method`` (predict / feedback), our ``arm`` tag,
+and locally ``model_version`` = the artifact version the arm serves (Seldon takes it from the image tag).
 """
 
 RECOMMENDATIONS = "funflix_recommendations"  # lists served by an arm (predict calls)

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from funflix import paths
-from funflix.serving.experiment_config import ROUTER_NODE, ExperimentConfig, load_experiment
+from funflix.serving.experiment_config import ROUTER_NODE, Arm, ExperimentConfig, load_experiment
 from funflix.serving.processes import ManagedProcess, port_in_use
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class LocalStack:
         return env
 
     def _component_process(self, component: Component, service_type: str, class_path: str, parameters: str,
-                           workers: int) -> ManagedProcess:
+                           workers: int, image: str) -> ManagedProcess:
         command = [str(BIN / "seldon-core-microservice"), class_path, "--service-type", service_type,
                    "--http-port", str(component.port), "--metrics-port", str(component.metrics_port),
                    "--grpc-workers", "0", "--workers", str(workers), "--threads", str(self.component_threads),
@@ -189,7 +189,7 @@ class LocalStack:
         env = self._env(PREDICTIVE_UNIT_ID=component.name, PREDICTOR_ID="default",
                         SELDON_DEPLOYMENT_ID=self.config.name, PREDICTIVE_UNIT_METRICS_ENDPOINT="/prometheus",
                         INCLUDE_METRICS_IN_CLIENT_RESPONSE="false", FLASK_JSON_SORT_KEYS="false",
-                        PREDICTIVE_UNIT_IMAGE="funflix-serving:local")
+                        PREDICTIVE_UNIT_IMAGE=image)
         return ManagedProcess(component.name, command, self.log_dir / f"{component.name}.log",
                               f"{component.url}/health/status", env=env)
 
@@ -199,13 +199,13 @@ class LocalStack:
             self.router, "ROUTER", ROUTER_CLASS,
             _parameters(mode=config.routing, split=",".join(repr(s) for s in config.splits),
                         arms=",".join(config.arm_names), salt=config.salt),
-            self.router_workers)]
+            self.router_workers, image="funflix/ab-router:local")]
         for arm, component in zip(config.arms, self.arms):
             built.append(self._component_process(
                 component, "MODEL", MODEL_CLASS,
                 _parameters(arm=arm.name, model=arm.model, version=arm.version, models_root=str(self.models_root),
                             ledger=str(self.home / "serving" / f"feedback-{arm.name}.sqlite")),
-                self.model_workers))
+                self.model_workers, image=f"funflix/{arm.model}:{self._artifact_version(arm)}"))
         gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(self.gateway_port),
                    "--router", f"127.0.0.1:{self.router.port}", "--timeout", str(self.timeout)]
         gateway += [arg for c in self.arms for arg in ("--child", f"{c.name}=127.0.0.1:{c.port}")]
@@ -218,6 +218,15 @@ class LocalStack:
         if self.with_prometheus:
             built.append(self._prometheus_process())
         return built
+
+    def _artifact_version(self, arm: Arm) -> str:
+        """The artifact version an arm will load ("latest" resolved), for Seldon's model_version metric label."""
+        from funflix.models.artifacts import artifact_dir
+
+        try:
+            return artifact_dir(arm.model, arm.version, self.models_root).name
+        except FileNotFoundError:  # the component itself reports it, with its log
+            return arm.version
 
     def _website_process(self) -> ManagedProcess:
         extra = {"FUNFLIX_GATEWAY_URL": self.gateway_url, "FUNFLIX_DATABASE_URL": self.database_url,

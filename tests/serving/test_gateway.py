@@ -198,6 +198,8 @@ def test_component_metrics_scrape_as_prometheus_text_with_arms_told_apart(http, 
         served = families[metric_names.RECOMMENDATIONS]
         assert {s.labels["model_name"] for s in served.samples} == {component.name}
         assert {s.labels["arm"] for s in served.samples} == {component.name}
+        version = http.get(f"{component.url}/health/status").json()["jsonData"]["version"]
+        assert {s.labels["model_version"] for s in served.samples} == {version}  # Seldon's label: the artifact
         latency = families[metric_names.PREDICT_LATENCY]
         assert latency.type == "histogram"
         assert any(s.name.endswith("_count") and s.value > 0 for s in latency.samples)
