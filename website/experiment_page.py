@@ -13,9 +13,6 @@ import time
 
 from flask import Blueprint, render_template
 
-from funflix.experiment.analysis import AnalysisConfig, analyze
-from funflix.experiment.plots import ctr_over_time, cumulative_lift, figure_svg
-
 from . import store
 from .auth import site
 
@@ -23,8 +20,10 @@ bp = Blueprint("experiment", __name__)
 log = logging.getLogger(__name__)
 
 
-def analysis_config() -> AnalysisConfig:
+def analysis_config():
     """The configured split and routing (charts/funflix/values.yaml), or equal shares without it."""
+    from funflix.experiment.analysis import AnalysisConfig
+
     try:
         from funflix.serving.experiment_config import load_experiment
 
@@ -37,7 +36,14 @@ def analysis_config() -> AnalysisConfig:
 
 
 def compute(engine) -> dict:
-    """The page's context: the analysis of every impression, its plots, open rows and the outbox."""
+    """The page's context: the analysis of every impression, its plots, open rows and the outbox.
+
+    The statistics stack (scipy, matplotlib) is imported here, on the first view, so that site
+    workers start in well under a second.
+    """
+    from funflix.experiment.analysis import analyze
+    from funflix.experiment.plots import ctr_over_time, cumulative_lift, figure_svg
+
     with engine.execution_options(readonly=True).connect() as conn:
         frame = store.read_impressions(conn)
         outbox = store.feedback_counts(conn)

@@ -157,6 +157,6 @@ def test_new_visitor_cold_start_then_fallback_when_the_gateway_dies(stack, brows
         row = browser.find_element(By.CSS_SELECTOR, '[data-testid="rec-row"]')
         assert row.get_attribute("data-fallback") == "true" and row.get_attribute("data-arm") == ""
         assert browser.find_element(By.CSS_SELECTOR, '[data-testid="fallback-notice"]').is_displayed()
-        assert elapsed < 2.0
+        assert elapsed < 3.0  # a refused connection: no waiting on the 0.5 s timeout per call
     finally:
         stack.restart("gateway")

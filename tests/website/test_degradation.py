@@ -9,7 +9,7 @@ from funflix.website import store
 
 @pytest.mark.parametrize("mode", ["down", "slow", "no_routing"])
 def test_fallback_row_is_fast_marked_and_in_no_arm(make_app, peer, mode):
-    peer.mode, peer.delay = mode, 2.0
+    peer.mode, peer.delay = mode, 5.0
     app = make_app(GATEWAY_TIMEOUT=0.2)
     client = app.test_client()
     client.post("/signin", data={"user_id": "2"})
@@ -17,7 +17,7 @@ def test_fallback_row_is_fast_marked_and_in_no_arm(make_app, peer, mode):
     response = client.get("/")
     elapsed = time.perf_counter() - started
     html = response.get_data(as_text=True)
-    assert response.status_code == 200 and elapsed < 1.0  # the peer would take 2 s
+    assert response.status_code == 200 and elapsed < 2.0  # the peer would take 5 s
     assert 'data-testid="fallback-notice"' in html and 'data-fallback="true"' in html and 'data-arm=""' in html
     href = html.split('data-testid="rec-item"')[0].rsplit('href="', 1)[1].split('"')[0]
     assert client.get(href).status_code == 302  # clicking a fallback item still opens the movie
