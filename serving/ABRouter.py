@@ -16,7 +16,10 @@ thompson
     ``send_feedback``. It shifts traffic to the arm that looks better, which maximises clicks
     during the test but biases a plain A/B comparison: the arms are observed in different
     periods with different sample sizes chosen from the data itself, so the naive CTR
-    difference and its z-test are no longer valid (use it to exploit, not to decide).
+    difference and its z-test are no longer valid (use it to exploit, not to decide). The
+    posteriors live in the router's one worker and start afresh when it restarts. The local
+    gateway forwards only feedback that a model credited (so retries do not count twice); a
+    Seldon executor forwards every feedback it receives.
 """
 
 from __future__ import annotations
