@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 
-def free_port_block(n: int, low: int = 20000, high: int = 45000) -> int:
-    """The first of ``n`` consecutive ports that are free right now (a stack's components need a block)."""
+def free_port_block(n: int, low: int = 20000, high: int = 32000) -> int:
+    """The first of ``n`` consecutive free ports, below the ephemeral range (a stack's components need a block)."""
     rng = random.Random()
     for _ in range(200):
         base = rng.randint(low, high - n)
