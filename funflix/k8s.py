@@ -11,6 +11,7 @@ element, which plain ``helm --set`` cannot), merged here and handed to helm as o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import functools
 import json
@@ -141,6 +142,15 @@ def load_values(values_files=(), sets=()) -> dict:
     return values
 
 
+@contextlib.contextmanager
+def _values_file(values: dict, folder: Path | None = None):
+    """The merged values as one YAML file for helm (in ``folder``, or a temporary one)."""
+    with tempfile.TemporaryDirectory(prefix="funflix-k8s-") as tmp:
+        path = Path(folder or tmp) / "funflix-values.yaml"
+        path.write_text(yaml.safe_dump(values, sort_keys=False))
+        yield str(path)
+
+
 def render(values: dict, release: str = "funflix", namespace: str = "default",
            dashboard: str | Path | None = None) -> str:
     """``helm template`` of the chart with these values; ValueError naming what helm refused."""
@@ -149,10 +159,8 @@ def render(values: dict, release: str = "funflix", namespace: str = "default",
         if not Path(dashboard).is_file():
             raise FileNotFoundError(f"dashboard file {dashboard} does not exist")
         args += ["--set-file", f"grafanaDashboard.json={dashboard}"]
-    with tempfile.TemporaryDirectory(prefix="funflix-k8s-") as tmp:
-        path = Path(tmp) / "values.yaml"
-        path.write_text(yaml.safe_dump(values, sort_keys=False))
-        done = _helm(*args, "--values", str(path))
+    with _values_file(values) as path:
+        done = _helm(*args, "--values", path)
     if done.returncode != 0:
         raise ValueError(_helm_error(done.stderr))
     return done.stdout
@@ -165,9 +173,9 @@ def render_notes(values: dict, release: str = "funflix", namespace: str = "defau
         shutil.copytree(CHART_DIR, chart)
         shutil.move(chart / "templates" / "NOTES.txt", chart / "NOTES.txt")
         (chart / "templates" / "notes-as-yaml.yaml").write_text('notes: {{ tpl (.Files.Get "NOTES.txt") . | toJson }}\n')
-        (chart / "values.override.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-        done = _helm("template", release, str(chart), "--namespace", namespace, "--values",
-                     str(chart / "values.override.yaml"), "--show-only", "templates/notes-as-yaml.yaml")
+        with _values_file(values, Path(tmp)) as path:
+            done = _helm("template", release, str(chart), "--namespace", namespace, "--values", path,
+                         "--show-only", "templates/notes-as-yaml.yaml")
     if done.returncode != 0:
         raise ValueError(_helm_error(done.stderr))
     return yaml.safe_load(done.stdout)["notes"]
@@ -175,10 +183,8 @@ def render_notes(values: dict, release: str = "funflix", namespace: str = "defau
 
 def lint(values: dict) -> tuple[bool, str]:
     """``helm lint --strict`` with these values: (passed, helm's output)."""
-    with tempfile.TemporaryDirectory(prefix="funflix-k8s-") as tmp:
-        path = Path(tmp) / "values.yaml"
-        path.write_text(yaml.safe_dump(values, sort_keys=False))
-        done = _helm("lint", "--strict", str(CHART_DIR), "--values", str(path))
+    with _values_file(values) as path:
+        done = _helm("lint", "--strict", str(CHART_DIR), "--values", path)
     return done.returncode == 0, (done.stdout + done.stderr).strip()
 
 
