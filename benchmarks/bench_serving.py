@@ -118,8 +118,8 @@ def median_result(runs: list[dict]) -> dict:
     merged["requests"] = sum(run["requests"] for run in runs)
     merged["errors"] = sum(run["errors"] for run in runs)
     names = {name for run in runs for name in run["cpu_ms_per_request"]}
-    merged["cpu_ms_per_request"] = {name: float(np.median([run["cpu_ms_per_request"].get(name, 0.0) for run in runs]))
-                                    for name in sorted(names)}
+    cpu = {name: float(np.median([run["cpu_ms_per_request"].get(name, 0.0) for run in runs])) for name in sorted(names)}
+    merged["cpu_ms_per_request"] = {name: ms for name, ms in cpu.items() if ms >= 0.005}
     merged["rounds"] = [{key: run[key] for key in ("rps", "p50_ms", "p99_ms")} for run in runs]
     return merged
 
