@@ -1,7 +1,7 @@
 """The chart's components started the way a cluster starts them, then the chart's `helm test` script.
 
-Each componentSpec container of the rendered SeldonDeployment runs as the Seldon Python image's
-entrypoint would (``seldon-core-microservice $MODEL_NAME --service-type $SERVICE_TYPE``) with the
+Each componentSpec container of the rendered SeldonDeployment runs its rendered command
+(``seldon-core-microservice $(MODEL_NAME) --service-type $(SERVICE_TYPE)``, expanded) with the
 container's env from the chart plus the env the operator adds (PREDICTIVE_UNIT_PARAMETERS = the
 graph node's parameters, ports, ids). The local gateway stands in for the executor, which cannot
 run here; the rendered helm test pod's script then posts to it and must pass.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,11 @@ from .manifests import env_of, find
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
+
+
+def expand(text: str, env: dict) -> str:
+    """$(VAR) references in a container's command/args, expanded from its env as the kubelet does."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), text)
 
 
 def graph_nodes(graph: dict) -> dict[str, dict]:
@@ -60,8 +66,9 @@ def deployed(tmp_path_factory, quick_models_root, helm):
             "PREDICTIVE_UNIT_ID": container["name"], "PREDICTOR_ID": predictor["name"],
             "SELDON_DEPLOYMENT_ID": sdep["metadata"]["name"],
         }
-        process_env = {**os.environ, **env, **operator_env, "FUNFLIX_HOME": str(home / container["name"])}
-        command = [str(BIN / "seldon-core-microservice"), env["MODEL_NAME"], "--service-type", env["SERVICE_TYPE"]]
+        process_env = {**os.environ, **env, **operator_env, "FUNFLIX_HOME": str(home / container["name"]),
+                       "PATH": f"{BIN}:{os.environ['PATH']}"}
+        command = [expand(part, env) for part in container["command"] + container["args"]]
         ready = f"http://127.0.0.1:{http}{container['readinessProbe']['httpGet']['path']}"
         processes.append(ManagedProcess(container["name"], command, home / "logs" / f"{container['name']}.log",
                                         ready, env=process_env))

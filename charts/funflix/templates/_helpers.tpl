@@ -243,6 +243,9 @@ Container env, ports, probes and volumes shared by the router and the arms.
       - name: {{ .name }}
         image: {{ include "funflix.image" $ }}
         imagePullPolicy: {{ $.Values.image.pullPolicy }}
+        # The s2i run script's command; MODEL_NAME and SERVICE_TYPE pick the component.
+        command: ["seldon-core-microservice"]
+        args: ["$(MODEL_NAME)", "--service-type", "$(SERVICE_TYPE)"]
         env:
           - name: MODEL_NAME
             value: {{ .class }}
