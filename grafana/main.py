@@ -29,7 +29,8 @@ from src import ctr, feedback, latency, overview, promql, traffic
 from src.common import DATASOURCE
 
 ROOT = Path(__file__).resolve().parent.parent
-OUTPUTS = (ROOT / "grafana" / "dashboards" / "funflix.json", ROOT / "charts" / "funflix" / "dashboards" / "funflix.json")
+OUTPUTS = (ROOT / "grafana" / "dashboards" / "funflix.json",
+           ROOT / "charts" / "funflix" / "dashboards" / "funflix.json")
 UID = "funflix-ab-test"
 CONTROL = "control"
 WINDOWS = ("5m", "15m", "1h", "6h", "1d")

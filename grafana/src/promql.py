@@ -69,25 +69,24 @@ def total(metric: str, arms: Sequence[str], by_arm: bool = True) -> str:
     return _sum(component(metric, arms), (ARM_LABEL,) if by_arm else ())
 
 
-def rate(metric: str, arms: Sequence[str], window: str, by_arm: bool = True, by: Sequence[str] = ()) -> str:
+def rate(metric: str, arms: Sequence[str], window: str, by_arm: bool = True) -> str:
     """A component counter's per-second rate over ``window``, per arm (or pooled over ``arms``)."""
-    labels = ((ARM_LABEL,) if by_arm else ()) + tuple(by)
-    return _sum(f"rate({component(metric, arms)}[{window}])", labels)
+    return _sum(f"rate({component(metric, arms)}[{window}])", (ARM_LABEL,) if by_arm else ())
 
 
-def service_rate(metric: str, by: Sequence[str], *matchers: str, window: str = RATE_INTERVAL) -> str:
-    """Rate of a gateway or website counter, summed ``by`` the given labels."""
-    return _sum(f"rate({selector(metric, *matchers)}[{window}])", by)
+def service_rate(metric: str, by: Sequence[str]) -> str:
+    """Rate of a gateway or website counter over ``$__rate_interval``, summed ``by`` the given labels."""
+    return _sum(f"rate({metric}[{RATE_INTERVAL}])", by)
 
 
-def events(metric: str, by: Sequence[str], *matchers: str, window: str = EVENTS_WINDOW) -> str:
-    """How many times a counter of rare events moved in the last ``window``, summed ``by`` labels.
+def events(metric: str, by: Sequence[str], *matchers: str) -> str:
+    """How many times a counter of rare events moved in the last ``EVENTS_WINDOW``, summed ``by`` labels.
 
     ``increase()`` needs two samples of a series, so the first error of a kind (a series born with
     value 1) would never show. A series absent ``window`` ago started at 0 inside the window: its whole
     value counts. (Right after Prometheus itself starts, every series counts whole.)
     """
-    series = selector(metric, *matchers)
+    series, window = selector(metric, *matchers), EVENTS_WINDOW
     return _sum(f"(increase({series}[{window}]) and {series} offset {window}) or {series}", by)
 
 
@@ -124,11 +123,11 @@ def share(arm: str, arms: Sequence[str], window: str) -> str:
             f"/ scalar({rate(RECOMMENDATIONS, arms, window, by_arm=False)})")
 
 
-def quantile(q: float, histogram: str, by: Sequence[str], *matchers: str, window: str = RATE_INTERVAL) -> str:
-    """``histogram_quantile`` of a histogram's ``_bucket`` series, per ``by`` labels."""
+def quantile(q: float, histogram: str, by: Sequence[str], *matchers: str) -> str:
+    """``histogram_quantile`` of a histogram's ``_bucket`` series over ``$__rate_interval``, per ``by`` labels."""
     buckets = selector(f"{histogram}_bucket", *matchers)
     # ">= 0" drops the NaN of label sets without requests in the window (a gap rather than a NaN series)
-    return f"histogram_quantile({q:g}, {_sum(f'rate({buckets}[{window}])', ('le', *by))}) >= 0"
+    return f"histogram_quantile({q:g}, {_sum(f'rate({buckets}[{RATE_INTERVAL}])', ('le', *by))}) >= 0"
 
 
 def arm_quantile(q: float, arm: str) -> str:

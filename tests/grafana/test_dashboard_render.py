@@ -13,7 +13,7 @@ import yaml
 
 from funflix.serving.experiment_config import VALUES_FILE, load_experiment
 
-from .conftest import GRAFANA_DIR, load_builder, substitute, targets_of
+from .conftest import GRAFANA_DIR, load_builder, substitute
 
 COMPONENT_METRIC = re.compile(r"(funflix_(?:recommendations|impressions|clicks|feedback_ignored)_total"
                               r"|funflix_predict_seconds_bucket)(\{[^}]*\})?")
@@ -61,7 +61,8 @@ def test_panels_have_unique_ids_datasource_refids_and_do_not_overlap(board):
     for panel in panels:
         grid = panel["gridPos"]
         assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
-        covered = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"]) for y in range(grid["y"], grid["y"] + grid["h"])}
+        covered = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                   for y in range(grid["y"], grid["y"] + grid["h"])}
         assert not covered & cells, f"{panel['title']} overlaps another panel"
         cells |= covered
         if panel["type"] == "row":
