@@ -172,7 +172,8 @@ def render_notes(values: dict, release: str = "funflix", namespace: str = "defau
         chart = Path(tmp) / "funflix"
         shutil.copytree(CHART_DIR, chart)
         shutil.move(chart / "templates" / "NOTES.txt", chart / "NOTES.txt")
-        (chart / "templates" / "notes-as-yaml.yaml").write_text('notes: {{ tpl (.Files.Get "NOTES.txt") . | toJson }}\n')
+        notes_template = 'notes: {{ tpl (.Files.Get "NOTES.txt") . | toJson }}\n'
+        (chart / "templates" / "notes-as-yaml.yaml").write_text(notes_template)
         with _values_file(values, Path(tmp)) as path:
             done = _helm("template", release, str(chart), "--namespace", namespace, "--values", path,
                          "--show-only", "templates/notes-as-yaml.yaml")
@@ -413,7 +414,8 @@ def register(subparsers) -> None:
     validate_cmd = commands.add_parser("validate", help="helm lint --strict, kubernetes-validate, Seldon CRD schema")
     _values_args(validate_cmd)
     validate_cmd.add_argument("--crd", metavar="FILE", help=f"SeldonDeployment CRD (default: {DEFAULT_CRD})")
-    validate_cmd.add_argument("--kube-version", default=KUBE_VERSION, help=f"Kubernetes version (default {KUBE_VERSION})")
+    validate_cmd.add_argument("--kube-version", default=KUBE_VERSION,
+                              help=f"Kubernetes version of the core schemas (default {KUBE_VERSION})")
     validate_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     validate_cmd.set_defaults(func=_validate_command)
 

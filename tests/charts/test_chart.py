@@ -109,8 +109,9 @@ def test_another_values_file_is_read_the_same_by_both_sides(tmp_path, helm):
     graph = graph_of(docs)
     assert [c["name"] for c in graph["children"]] == config.arm_names == ["control", "challenger", "features-arm"]
     assert params(graph)["split"] == "0.2,0.3,0.5" and params(graph)["mode"] == "random"
-    assert [(params(c)["model"], params(c)["version"]) for c in graph["children"]] == \
-        [(a.model, a.version) for a in config.arms] == [("control", "v1"), ("challenger", "v7"), ("challenger", "latest")]
+    rendered = [(params(c)["model"], params(c)["version"]) for c in graph["children"]]
+    assert rendered == [(a.model, a.version) for a in config.arms]
+    assert rendered == [("control", "v1"), ("challenger", "v7"), ("challenger", "latest")]
     containers = [spec["spec"]["containers"][0]["name"]
                   for spec in find(docs, "SeldonDeployment")["spec"]["predictors"][0]["componentSpecs"]]
     assert containers == [ROUTER_NODE, *config.arm_names]  # one pod per graph node, matched by name
@@ -275,5 +276,5 @@ def test_existing_secrets_are_referenced_not_created(helm):
     assert env["FUNFLIX_DATABASE_URL"]["secretKeyRef"] == {"name": "team-db", "key": "url"}
     assert env["FUNFLIX_SECRET_KEY"]["secretKeyRef"] == {"name": "team-site", "key": "secret-key"}
     assert [d for d in docs if d["kind"] in ("Secret", "StatefulSet")] == []
-    with pytest.raises(ValueError, match="database: set postgresql.enabled=true, database.url or database.existingSecret"):
+    with pytest.raises(ValueError, match="database: set postgresql.enabled=true, database.url or database.exist"):
         k8s.render(k8s.load_values(sets=["postgresql.enabled=false"]))
