@@ -45,6 +45,18 @@ def test_check_mode_flags_a_stale_file_and_writing_fixes_it(builder, tmp_path, m
     assert builder.main(["--check"]) == 1
 
 
+def test_json_decodes_into_the_sdk_models_unchanged(board, builder):
+    """Grafana's schema as the SDK types it: a misspelt option or a wrong type would not survive."""
+    from grafana_foundation_sdk.cog.plugins import register_default_plugins
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    register_default_plugins()
+    decoded = Dashboard.from_json(board)
+    assert json.loads(builder.JSONEncoder().encode(decoded)) == board
+    assert {type(p.options).__module__.rsplit(".", 1)[-1] for p in decoded.panels if hasattr(p, "options")} \
+        == {"stat", "timeseries"}
+
+
 def test_json_is_sorted_and_has_fixed_uid_and_datasource_variable(board, builder):
     text = builder.render()
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
@@ -146,3 +158,17 @@ def test_every_query_is_valid_promql(targets, tmp_path):
     checked = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(rules)} rules found" in checked.stdout
+
+
+def test_local_provisioning_points_at_the_local_stacks_prometheus():
+    import inspect
+
+    from funflix.serving.stack import SCRAPE_INTERVAL, LocalStack
+
+    provisioning = GRAFANA_DIR / "provisioning"
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())["datasources"]
+    port = inspect.signature(LocalStack).parameters["prometheus_port"].default
+    assert source["type"] == "prometheus" and source["url"] == f"http://127.0.0.1:{port}"
+    assert source["jsonData"]["timeInterval"] == SCRAPE_INTERVAL  # $__rate_interval spans >= 4 scrapes
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "funflix.yaml").read_text())["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards/funflix"
