@@ -39,7 +39,7 @@ KUBE_VERSION = "1.27"
 SELDON_API = "machinelearning.seldon.io/v1"
 NO_SCHEMA_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor")}
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
-SET_KEY = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)((?:\[\d+\])*)$")
+SET_KEY = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")  # name, then list indexes: arms[0]
 
 
 # ---- helm
@@ -84,11 +84,11 @@ def apply_set(values: dict, assignment: str) -> dict:
     if not sep or not key:
         raise ValueError(f"--set {assignment!r}: expected key=value")
     steps: list = []
-    for part in key.split("."):
+    for part in re.split(r"(?<!\\)\.", key):  # a.b, or "a\.b" for a key holding a dot (as in helm)
         match = SET_KEY.match(part)
         if not match:
             raise ValueError(f"--set {assignment!r}: bad key part {part!r}")
-        steps.append(match.group(1))
+        steps.append(match.group(1).replace("\\.", "."))
         steps.extend(int(index) for index in re.findall(r"\[(\d+)\]", match.group(2)))
     try:
         value = yaml.safe_load(raw) if raw else ""

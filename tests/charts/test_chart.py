@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 import yaml
@@ -278,3 +279,31 @@ def test_existing_secrets_are_referenced_not_created(helm):
     assert [d for d in docs if d["kind"] in ("Secret", "StatefulSet")] == []
     with pytest.raises(ValueError, match="database: set postgresql.enabled=true, database.url or database.exist"):
         k8s.render(k8s.load_values(sets=["postgresql.enabled=false"]))
+
+
+@pytest.mark.parametrize("assignment, path, expected", [
+    ("experiment.arms[1].split=0.25", ("experiment", "arms", 1, "split"), 0.25),     # YAML-typed, one element
+    ("experiment.arms[1].version=v12", ("experiment", "arms", 1, "version"), "v12"),
+    ("router.seed=7", ("router", "seed"), 7),
+    ("website.ingress.enabled=true", ("website", "ingress", "enabled"), True),
+    ("seldon.annotations.seldon\\.io/rest-timeout='2000'", ("seldon", "annotations", "seldon.io/rest-timeout"), "2000"),
+    ("website.extraEnv[0].name=FUNFLIX_RECS_K", ("website", "extraEnv", 0, "name"), "FUNFLIX_RECS_K"),  # appended
+])
+def test_set_changes_one_value_and_keeps_the_rest(assignment, path, expected):
+    values = k8s.apply_set(k8s.load_values(), assignment)
+    node = values
+    for step in path:
+        node = node[step]
+    assert node == expected
+    assert [arm["name"] for arm in values["experiment"]["arms"]] == ["control", "challenger"]
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("experiment.arms", "expected key=value"),
+    ("experiment.arms[7].split=1", "index 7 is past the end"),
+    ("experiment.arms.x=1", "'x' is not inside a mapping"),
+    ("experiment..x=1", "bad key part"),
+])
+def test_bad_set_is_a_value_error(assignment, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        k8s.apply_set(k8s.load_values(), assignment)
