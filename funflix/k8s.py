@@ -108,7 +108,9 @@ def apply_set(values: dict, assignment: str) -> dict:
 def _slot(node, step, assignment: str):
     """The current value at ``step`` of ``node`` (None when absent); ValueError when it cannot exist."""
     if isinstance(step, int):
-        if not isinstance(node, list) or step > len(node):
+        if not isinstance(node, list):
+            raise ValueError(f"--set {assignment!r}: [{step}] indexes something that is not a list")
+        if step > len(node):
             raise ValueError(f"--set {assignment!r}: index {step} is past the end of the list")
         return node[step] if step < len(node) else None
     if not isinstance(node, dict):
