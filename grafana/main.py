@@ -85,7 +85,8 @@ def build(config: ExperimentConfig, control: str = CONTROL) -> dashboard_models.
         .with_panel(ctr.significance(control, challengers))
         .with_row(dashboard.Row("Traffic"))
         .with_panel(traffic.impressions_and_clicks(arms))
-        .with_panel(traffic.traffic_split({arm.name: arm.split for arm in config.arms}))
+        .with_panel(traffic.traffic_split({arm.name: arm.split for arm in config.arms},
+                                          adaptive=config.routing == "thompson"))
         .with_row(dashboard.Row("Latency"))
         .with_panel(latency.model_latency(arms))
         .with_panel(latency.gateway_latency())

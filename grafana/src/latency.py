@@ -19,8 +19,11 @@ def _label(q: float) -> str:
 def model_latency(arms: Sequence[str]) -> timeseries.Panel:
     panel = (default_timeseries().title("Top-k latency per arm (model component)").unit("s").min(0)
              .description("The recommender's top-k computation inside each arm's component "
-                          f"(Seldon TIMER {promql.PREDICT_SECONDS}); excludes HTTP and routing."))
+                          f"(Seldon TIMER {promql.PREDICT_SECONDS}); excludes HTTP and routing. Seldon's timer "
+                          "buckets start at 1 ms: below that, p50/p99 are interpolated inside the first bucket, "
+                          "and the mean is the figure to read."))
     for arm in arms:
+        panel = panel.with_target(prometheus_query(promql.arm_mean_seconds(arm), f"{arm} mean"))
         for q in QUANTILES:
             panel = panel.with_target(prometheus_query(promql.arm_quantile(q, arm), f"{arm} {_label(q)}"))
     return panel

@@ -130,6 +130,13 @@ def quantile(q: float, histogram: str, by: Sequence[str], *matchers: str) -> str
     return f"histogram_quantile({q:g}, {_sum(f'rate({buckets}[{RATE_INTERVAL}])', ('le', *by))}) >= 0"
 
 
+def arm_mean_seconds(arm: str) -> str:
+    """Mean of one arm's top-k timer over ``$__rate_interval`` (exact, unlike quantiles: no buckets)."""
+    seconds, count = (component(f"{PREDICT_SECONDS}_{part}", [arm]) for part in ("sum", "count"))
+    return (f"{_sum(f'rate({seconds}[{RATE_INTERVAL}])', (ARM_LABEL,))}\n"
+            f"/ {_sum(f'rate({count}[{RATE_INTERVAL}])', (ARM_LABEL,))}")
+
+
 def arm_quantile(q: float, arm: str) -> str:
     """Quantile of one arm's top-k timer (Seldon TIMER, in seconds)."""
     return quantile(q, PREDICT_SECONDS, (ARM_LABEL,), DEPLOYMENT, arms_matcher([arm]))

@@ -23,16 +23,23 @@ def impressions_and_clicks(arms: Sequence[str]) -> timeseries.Panel:
     return panel
 
 
-def traffic_split(splits: Mapping[str, float]) -> timeseries.Panel:
-    """Each arm's share of the lists served over ``$window``, against its configured split (dashed)."""
+def traffic_split(splits: Mapping[str, float], adaptive: bool) -> timeseries.Panel:
+    """Each arm's share of the lists served over ``$window``; against its configured split (dashed) unless
+    the routing is ``adaptive`` (a bandit moves the split on purpose)."""
     arms = list(splits)
-    configured = [f"{arm} configured" for arm in arms]
+    if adaptive:
+        note = ("Adaptive (Thompson) routing moves traffic to the arm that looks better, so the split drifts on "
+                "purpose, and a plain A/B comparison of the arms is biased.")
+    else:
+        note = ("Dashed: the split configured in values.yaml. Sticky routing assigns users, not lists: shares of "
+                "lists wander with heavy users; the sample-ratio check on users is on /experiment.")
     panel = (default_timeseries().title("Traffic split ($window window)").unit("percentunit").min(0).max(1)
-             .description("Share of recommendation lists served by each arm (predict calls) against the split "
-                          "configured in values.yaml (dashed). Sticky routing assigns users, not lists: shares "
-                          "of lists wander with heavy users; the sample-ratio check on users is on /experiment."))
+             .description("Share of recommendation lists served by each arm (predict calls). " + note))
     for arm in arms:
         panel = panel.with_target(prometheus_query(promql.share(arm, arms, promql.WINDOW), arm))
+    if adaptive:
+        return panel
+    configured = [f"{arm} configured" for arm in arms]
     for arm, name in zip(arms, configured):
         panel = panel.with_target(prometheus_query(f"vector({splits[arm]:g})", name))
     return dashed(panel, configured)

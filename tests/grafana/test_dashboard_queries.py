@@ -346,3 +346,4 @@ def test_latency_p50_is_at_most_p99(observed, panel, label):
     assert quantiles
     for key, q in quantiles.items():
         assert 0 < q["p50"] <= q["p99"], (key, q)
+        assert q.get("mean", 1.0) > 0, (key, q)

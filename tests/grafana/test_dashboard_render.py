@@ -16,7 +16,7 @@ from funflix.serving.experiment_config import VALUES_FILE, load_experiment
 from .conftest import GRAFANA_DIR, load_builder, substitute
 
 COMPONENT_METRIC = re.compile(r"(funflix_(?:recommendations|impressions|clicks|feedback_ignored)_total"
-                              r"|funflix_predict_seconds_bucket)(\{[^}]*\})?")
+                              r"|funflix_predict_seconds_(?:bucket|sum|count))(\{[^}]*\})?")
 
 
 def _values_with_arms(tmp_path, arms: list[dict]):
@@ -139,7 +139,17 @@ def test_arm_panels_loop_over_the_configured_arms(tmp_path, builder):
     assert [t["expr"] for t in split[3:]] == ["vector(0.5)", "vector(0.25)", "vector(0.25)"]
     assert 'model_name=~"control|challenger|wide"' in split[0]["expr"]
     assert len(by_title["Impressions and clicks per second"]["targets"]) == 6
-    assert len(by_title["Top-k latency per arm (model component)"]["targets"]) == 6
+    latency = [t["legendFormat"] for t in by_title["Top-k latency per arm (model component)"]["targets"]]
+    assert latency == [f"{arm} {stat}" for arm in names for stat in ("mean", "p50", "p99")]
+
+
+def test_adaptive_routing_drops_the_configured_split_lines(tmp_path, builder):
+    path = _values_with_arms(tmp_path, [{"name": "control", "split": 0.5}, {"name": "challenger", "split": 0.5}])
+    path.write_text(path.read_text().replace("routing: sticky", "routing: thompson"))
+    board = json.loads(builder.JSONEncoder().encode(builder.build(load_experiment(path))))
+    (split,) = [p for p in board["panels"] if p["title"] == "Traffic split ($window window)"]
+    assert [t["legendFormat"] for t in split["targets"]] == ["control", "challenger"]
+    assert "Thompson" in split["description"]
 
 
 def test_a_values_file_without_a_control_arm_is_refused(tmp_path, builder):
