@@ -403,7 +403,9 @@ def _values_args(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("k8s", help="render and validate the Helm chart offline",
-                                   description=__doc__.splitlines()[0])
+                                   description="Render and validate the Helm chart in charts/funflix offline "
+                                               "(helm template, helm lint --strict, kubernetes-validate, the "
+                                               "Seldon CRD schema).")
     commands = parser.add_subparsers(dest="k8s_command", required=True, metavar="ACTION")
 
     render_cmd = commands.add_parser("render", help="print (or write) the chart's manifests")
