@@ -289,8 +289,11 @@ def seldon_errors(document: dict, schema: dict) -> list[str]:
 
 def core_errors(document: dict, kube_version: str = KUBE_VERSION) -> list[str]:
     """kubernetes-validate --strict on one core-kind document (its first error)."""
-    import kubernetes_validate
-
+    try:
+        import kubernetes_validate
+    except ImportError:
+        raise FileNotFoundError("kubernetes-validate is not installed: pip install kubernetes-validate==1.28.0 "
+                                "(the last release that works with seldon-core's jsonschema 3.2)") from None
     try:
         kubernetes_validate.validate(document, kube_version, strict=True)
     except kubernetes_validate.ValidationError as error:

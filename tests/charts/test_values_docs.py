@@ -35,3 +35,15 @@ def test_every_value_has_a_param_line_and_a_schema_entry():
         for part in path.split("."):
             node = node["properties"][part]
         assert node.get("type") or node.get("enum"), path
+
+
+def test_schema_is_draft7_and_accepts_the_defaults():
+    """jsonschema (3.2, what seldon-core pins) agrees with helm's validator on the chart's own values."""
+    from jsonschema import Draft7Validator
+
+    schema = json.loads((k8s.CHART_DIR / "values.schema.json").read_text())
+    Draft7Validator.check_schema(schema)
+    assert list(Draft7Validator(schema).iter_errors(k8s.load_values())) == []
+    bad = k8s.load_values(sets=["experiment.routing=bandit", "experiment.arms[0].split=2"])
+    assert {tuple(e.absolute_path) for e in Draft7Validator(schema).iter_errors(bad)} == \
+        {("experiment", "routing"), ("experiment", "arms", 0, "split")}
