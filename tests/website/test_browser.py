@@ -4,31 +4,19 @@ click recorded for the right arm, one reward-1 feedback credited by that arm's c
 for the rows left unclicked."""
 
 import os
-import random
-import re
 import time
 from pathlib import Path
 
 import pytest
-import requests
 import sqlalchemy as sa
 
-from funflix.serving.processes import port_in_use
 from funflix.website import store
+
+from .stack_helpers import arm_credits, free_block, stack_ports, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-
-
-def free_block(size: int) -> int:
-    """A first port with ``size`` consecutive free ports (the stack numbers its components)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 40000)
-        if not any(port_in_use(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free port block")
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +24,8 @@ def stack(tmp_path_factory, quick_models_root):
     from funflix.serving.stack import LocalStack
 
     home = tmp_path_factory.mktemp("stack-home")
-    base = free_block(10)
-    local = LocalStack(home=home, models_root=quick_models_root, gateway_port=base, website_port=base + 1,
-                       component_port=base + 2, metrics_port=base + 5, prometheus=False, model_workers=1)
+    local = LocalStack(home=home, models_root=quick_models_root, prometheus=False, model_workers=1,
+                       **stack_ports(free_block(10)))
     with local:
         yield local
 
@@ -60,26 +47,6 @@ def browser():
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
-
-
-def arm_credits(stack, arm: str) -> tuple[float, float]:
-    """``(impressions, clicks)`` the arm's component has credited, summed over its workers."""
-    text = requests.get(stack.component(arm).metrics_url, timeout=5).text
-
-    def total(name):
-        return sum(float(v) for v in re.findall(rf'^{name}_total{{[^}}]*arm="{arm}"[^}}]*}} (\S+)$', text, re.M))
-
-    return total("funflix_impressions"), total("funflix_clicks")
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_sign_in_click_and_feedback_reach_the_serving_arm(stack, browser):

@@ -1,0 +1,45 @@
+"""Helpers for tests on the real local stack: free ports, component credits, polling."""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+import requests
+
+from funflix.serving.processes import port_in_use
+
+
+def free_block(size: int) -> int:
+    """A first port with ``size`` consecutive free ports (the stack numbers its components)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000)
+        if not any(port_in_use(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+def stack_ports(base: int) -> dict:
+    return {"gateway_port": base, "website_port": base + 1, "component_port": base + 2, "metrics_port": base + 5}
+
+
+def arm_credits(stack, arm: str) -> tuple[float, float]:
+    """``(impressions, clicks)`` the arm's component has credited, summed over its workers."""
+    text = requests.get(stack.component(arm).metrics_url, timeout=5).text
+
+    def total(name):
+        return sum(float(v) for v in re.findall(rf'^{name}_total{{[^}}]*arm="{arm}"[^}}]*}} (\S+)$', text, re.M))
+
+    return total("funflix_impressions"), total("funflix_clicks")
+
+
+def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
