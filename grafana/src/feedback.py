@@ -46,11 +46,16 @@ def feedback_backlog() -> timeseries.Panel:
 
 def errors() -> timeseries.Panel:
     return (default_timeseries().title(f"Errors ({PER_WINDOW})").unit("short").min(0).span(8)
-            .description("Unified endpoint answers other than 2xx by endpoint and code; failed calls from the "
-                         "gateway to components (unavailable, timeout, failed); website errors by kind.")
+            .description("Unified endpoint answers other than 2xx by endpoint and code (the local gateway, or on "
+                         "a cluster the Seldon executor); failed calls from the gateway to components (unavailable, "
+                         "timeout, failed); website errors by kind.")
             .with_target(prometheus_query(
-                promql.events(promql.GATEWAY_REQUESTS, ("endpoint", "code"), 'code!~"2.."'),
+                promql.events(promql.GATEWAY_REQUESTS, ("endpoint", "code"), promql.FAILED_HTTP),
                 "gateway {{endpoint}} {{code}}"))
+            .with_target(prometheus_query(
+                promql.events(promql.EXECUTOR_REQUESTS, ("service", "code"), promql.DEPLOYMENT,
+                              promql.FAILED_HTTP_OR_GRPC),
+                "executor {{service}} {{code}}"))
             .with_target(prometheus_query(
                 promql.events(promql.GATEWAY_UPSTREAM_ERRORS, ("component", "kind")),
                 "upstream {{component}} {{kind}}"))

@@ -31,7 +31,8 @@ PREDICT_SECONDS = metric_names.PREDICT_LATENCY
 GATEWAY_REQUESTS = f"{metric_names.GATEWAY_REQUESTS}_total"
 GATEWAY_SECONDS = metric_names.GATEWAY_LATENCY
 GATEWAY_UPSTREAM_ERRORS = f"{metric_names.GATEWAY_UPSTREAM_ERRORS}_total"
-EXECUTOR_SECONDS = "seldon_api_executor_server_requests_seconds"
+EXECUTOR_SECONDS = "seldon_api_executor_server_requests_seconds"  # labels: service, method, code (HTTP or gRPC)
+EXECUTOR_REQUESTS = f"{EXECUTOR_SECONDS}_count"
 # the website (funflix.website.metrics)
 WEBSITE_IMPRESSIONS = "funflix_website_impressions_total"
 WEBSITE_FALLBACK_IMPRESSIONS = "funflix_website_fallback_impressions_total"
@@ -42,6 +43,8 @@ WEBSITE_SELDON_SECONDS = "funflix_website_seldon_request_seconds"
 WEBSITE_ERRORS = "funflix_website_errors_total"
 NOT_OPS_PAGES = 'page!~"ops[.].*"'  # health checks and /metrics are not pages users see
 UNSENT = 'state!="sent"'
+FAILED_HTTP = 'code!~"2.."'
+FAILED_HTTP_OR_GRPC = 'code!~"2..|OK"'
 
 
 def selector(metric: str, *matchers: str) -> str:
