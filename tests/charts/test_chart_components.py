@@ -81,7 +81,8 @@ def deployed(tmp_path_factory, quick_models_root, helm):
     gateway += [arg for child in predictor["graph"]["children"]
                 for arg in ("--child", f"{child['name']}=127.0.0.1:{addresses[child['name']]['http']}")]
     processes.append(ManagedProcess("gateway", gateway, home / "logs" / "gateway.log",
-                                    f"http://127.0.0.1:{gateway_port}/live", env={**os.environ}))
+                                    f"http://127.0.0.1:{gateway_port}/live",
+                                    env={**os.environ, "FUNFLIX_HOME": str(home / "gateway")}))
     try:
         for process in processes:
             process.start()
