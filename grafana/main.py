@@ -9,6 +9,10 @@ the arm named ``control``. Run from the repository root::
 
 It writes ``grafana/dashboards/funflix.json`` and the copy the Helm chart ships
 (``charts/funflix/dashboards/funflix.json``: Helm's ``.Files.Get`` reads only inside the chart).
+For other arms than the chart's, render your values file elsewhere and hand it to Helm::
+
+    .venv/bin/python grafana/main.py --values my-values.yaml --out grafana/build/funflix.json
+    helm install ... -f my-values.yaml --set-file grafanaDashboard.json=grafana/build/funflix.json
 """
 
 from __future__ import annotations
@@ -120,19 +124,25 @@ def render(config: ExperimentConfig | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--values", type=Path, default=VALUES_FILE, help="values file with the experiment section")
+    parser.add_argument("--out", type=Path, help="write only this file (default: the committed dashboard files)")
     parser.add_argument("--check", action="store_true", help="only check that the written files are up to date")
     args = parser.parse_args(argv)
     text = render(load_experiment(args.values))
-    stale = [path for path in OUTPUTS if not path.is_file() or path.read_text() != text]
+    outputs = [args.out.resolve()] if args.out else list(OUTPUTS)
+    stale = [path for path in outputs if not path.is_file() or path.read_text() != text]
     if args.check:
         for path in stale:
-            print(f"{path.relative_to(ROOT)} is stale: run grafana/main.py", file=sys.stderr)
+            print(f"{_shown(path)} is stale: run grafana/main.py", file=sys.stderr)
         return 1 if stale else 0
     for path in stale:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+        print(f"wrote {_shown(path)}", file=sys.stderr)
     return 0
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,18 @@ def test_check_mode_flags_a_stale_file_and_writing_fixes_it(builder, tmp_path, m
     assert builder.main(["--check"]) == 1
 
 
+def test_out_renders_another_values_file_without_touching_the_committed_files(builder, tmp_path, monkeypatch):
+    committed = [path.read_text() for path in builder.OUTPUTS]
+    values = _values_with_arms(tmp_path, [{"name": "control", "split": 0.7}, {"name": "new-model", "split": 0.3}])
+    out = tmp_path / "build" / "funflix.json"
+    assert builder.main(["--values", str(values), "--out", str(out)]) == 0
+    board = json.loads(out.read_text())
+    assert any('model_name="new-model"' in t["expr"] for p in board["panels"] for t in p.get("targets", []))
+    assert builder.main(["--values", str(values), "--out", str(out), "--check"]) == 0
+    assert builder.main(["--out", str(out), "--check"]) == 1
+    assert [path.read_text() for path in builder.OUTPUTS] == committed
+
+
 def test_json_decodes_into_the_sdk_models_unchanged(board, builder):
     """Grafana's schema as the SDK types it: a misspelt option or a wrong type would not survive."""
     from grafana_foundation_sdk.cog.plugins import register_default_plugins
