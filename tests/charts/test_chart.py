@@ -307,3 +307,17 @@ def test_set_changes_one_value_and_keeps_the_rest(assignment, path, expected):
 def test_bad_set_is_a_value_error(assignment, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         k8s.apply_set(k8s.load_values(), assignment)
+
+
+def test_pod_monitor_selects_the_seldon_pods_metrics_ports(helm):
+    docs = k8s.documents(k8s.render(k8s.load_values(sets=["metrics.serviceMonitor.enabled=true"])))
+    monitor = find(docs, "PodMonitor")
+    sdep = find(docs, "SeldonDeployment")
+    assert monitor["spec"]["selector"]["matchLabels"] == {"seldon-deployment-id": sdep["metadata"]["name"]}
+    assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "metrics", "path": "/prometheus", "interval": "15s"}]
+    for spec in sdep["spec"]["predictors"][0]["componentSpecs"]:
+        assert "metrics" in [port["name"] for port in spec["spec"]["containers"][0]["ports"]]
+    website = find(docs, "ServiceMonitor")
+    assert website["spec"]["endpoints"][0]["path"] == "/metrics"
+    service_labels = find(docs, "Service", "-website")["metadata"]["labels"]
+    assert website["spec"]["selector"]["matchLabels"].items() <= service_labels.items()  # selects the site's Service
