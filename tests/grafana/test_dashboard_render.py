@@ -45,7 +45,7 @@ def test_check_mode_flags_a_stale_file_and_writing_fixes_it(builder, tmp_path, m
     assert builder.main(["--check"]) == 1
 
 
-def test_out_renders_another_values_file_without_touching_the_committed_files(builder, tmp_path, monkeypatch):
+def test_out_renders_another_values_file_without_touching_the_committed_files(builder, tmp_path):
     committed = [path.read_text() for path in builder.OUTPUTS]
     values = _values_with_arms(tmp_path, [{"name": "control", "split": 0.7}, {"name": "new-model", "split": 0.3}])
     out = tmp_path / "build" / "funflix.json"
