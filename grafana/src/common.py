@@ -11,6 +11,7 @@ from grafana_foundation_sdk.models.dashboard import (DataSourceRef, DynamicConfi
                                                       ThresholdsMode)
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
+Z_ONE_SIDED, Z_TWO_SIDED = 1.645, 1.96  # normal quantiles of the 5 % levels
 ALWAYS_VALID_NOTE = (
     "A fixed-horizon z watched live inflates false positives: do not stop the test on it. The always-valid "
     "verdict (sequential test, confidence sequences, Bayesian probability to beat control, SRM check) is on "

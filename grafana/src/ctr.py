@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from grafana_foundation_sdk.builders import timeseries
 
 from . import promql
-from .common import ALWAYS_VALID_NOTE, default_timeseries, prometheus_query, threshold_lines, thresholds
-
-Z_ONE_SIDED, Z_TWO_SIDED = 1.645, 1.96  # 5 % levels
+from .common import (ALWAYS_VALID_NOTE, Z_ONE_SIDED, Z_TWO_SIDED, default_timeseries, prometheus_query,
+                     threshold_lines, thresholds)
 
 
 def windowed_ctr(arms: Sequence[str]) -> timeseries.Panel:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from grafana_foundation_sdk.builders import stat
 
 from . import promql
-from .common import ALWAYS_VALID_NOTE, default_stat, prometheus_query, thresholds
+from .common import ALWAYS_VALID_NOTE, Z_ONE_SIDED, default_stat, prometheus_query, thresholds
 
 RESET_NOTE = "Counters since the components started (summed over workers); they restart from 0 when a pod restarts."
 
@@ -49,9 +49,9 @@ def lift_stat(control: str, challengers: Sequence[str]) -> stat.Panel:
 
 def z_stat(control: str, challengers: Sequence[str]) -> stat.Panel:
     panel = (default_stat().title(f"z vs {control}").decimals(2).span(6)
-             .description("Pooled two-proportion z statistic of the cumulative CTRs; above 1.645 is the one-sided "
-                          "5 % level of a single, planned look. " + ALWAYS_VALID_NOTE)
-             .thresholds(thresholds("text", (1.645, "green"))))
+             .description(f"Pooled two-proportion z statistic of the cumulative CTRs; above {Z_ONE_SIDED} is the "
+                          "one-sided 5 % level of a single, planned look. " + ALWAYS_VALID_NOTE)
+             .thresholds(thresholds("text", (Z_ONE_SIDED, "green"))))
     for arm in challengers:
         panel = panel.with_target(prometheus_query(promql.z_statistic(arm, control), arm))
     return panel
