@@ -18,9 +18,9 @@ ALWAYS_VALID_NOTE = (
     "the website's /experiment page and in `funflix analyze`, computed from the event store's raw events.")
 
 
-def prometheus_query(expr: str, legend: str = "", instant: bool = False) -> prometheus.Dataquery:
-    query = prometheus.Dataquery().expr(expr).legend_format(legend or "__auto").datasource(DATASOURCE)
-    return query.instant() if instant else query.range()
+def prometheus_query(expr: str, legend: str) -> prometheus.Dataquery:
+    """A range query on ``$datasource``; ``legend`` may use ``{{label}}``."""
+    return prometheus.Dataquery().expr(expr).legend_format(legend).datasource(DATASOURCE).range()
 
 
 def thresholds(base: str, *steps: tuple[float, str]) -> dashboard.ThresholdsConfig:
