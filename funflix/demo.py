@@ -1,0 +1,93 @@
+"""``funflix demo``: the whole experiment on one machine, as a user would run it step by step.
+
+Data and both models, the offline comparison, the local stack (Seldon components, gateway,
+website, Prometheus), HTTP traffic in rounds until the always-valid sequential test decides
+(or a session budget runs out), a short Selenium run, the verdict and the report. The site
+then stays up for browsing until Ctrl-C (``--exit`` stops instead, for scripts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("demo", help="run the whole experiment locally and leave the site up",
+                                   description=__doc__.split("\n\n")[1])
+    parser.add_argument("--round", type=int, default=2000, help="HTTP sessions per round (default: %(default)s)")
+    parser.add_argument("--max-sessions", type=int, default=20000,
+                        help="stop the HTTP traffic here even without a decision (default: %(default)s)")
+    parser.add_argument("--browser-sessions", type=int, default=30, help="Selenium sessions (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the simulated users (default: %(default)s)")
+    parser.add_argument("--exit", action="store_true", help="stop the stack at the end instead of waiting for Ctrl-C")
+    parser.add_argument("--skip-train", action="store_true", help="reuse the latest trained models")
+    parser.set_defaults(func=run)
+
+
+def _banner(text: str) -> None:
+    print(f"\n=== {text} ===", flush=True)
+
+
+def _run_cli(argv: list[str]) -> None:
+    """Run one ``funflix`` subcommand as the user would; stop the demo if it fails."""
+    from funflix.cli import UsageError, build_parser
+
+    args = build_parser().parse_args(argv)
+    if args.func(args):
+        raise UsageError(f"`funflix {' '.join(argv)}` failed")
+
+
+def _decision(db_url: str) -> tuple[str, int]:
+    """The current verdict of the analysis and the number of impressions it rests on."""
+    from funflix.experiment.analysis import analyze
+    from funflix.website.store import load_impressions
+
+    impressions = load_impressions(db_url)
+    return analyze(impressions).verdict.decision, len(impressions)
+
+
+def run(args: argparse.Namespace) -> int:
+    from funflix.serving.stack import LocalStack
+    from funflix.simulation.calibration import calibrated_click_model
+    from funflix.simulation.simulate import format_report, simulate
+
+    if args.round < 1 or args.max_sessions < args.round or args.browser_sessions < 0:
+        raise ValueError("need --round >= 1, --max-sessions >= --round and --browser-sessions >= 0")
+    if not args.skip_train:
+        _banner("1. MovieLens and the two models")
+        _run_cli(["data"])
+        _run_cli(["train"])
+    _banner("2. Offline comparison on the held-out period")
+    _run_cli(["evaluate"])
+    _banner("3. Local stack: Seldon router and models, gateway, website, Prometheus")
+    with LocalStack() as stack:
+        for name, url in stack.urls().items():
+            print(f"  {name:<12} {url}")
+        _banner("4. Simulated users over HTTP until the sequential test decides")
+        calibrated = calibrated_click_model(target=0.07)
+        sessions, decision = 0, "keep running"
+        while sessions < args.max_sessions and decision == "keep running":
+            report = simulate("http", args.round, site_url=stack.website_url, seed=args.seed + sessions,
+                              calibrated=calibrated)
+            sessions += args.round
+            decision, impressions = _decision(stack.database_url)
+            print(f"  after {sessions:,} sessions ({impressions:,} impressions): {decision}", flush=True)
+        print(format_report(report))
+        if args.browser_sessions:
+            _banner("5. A short Selenium run in headless Chromium")
+            print(format_report(simulate("browser", args.browser_sessions, site_url=stack.website_url,
+                                         seed=args.seed + sessions, calibrated=calibrated)))
+        _banner("6. The verdict")
+        _run_cli(["analyze", "--db-url", stack.database_url, "--report"])
+        if args.exit:
+            return 0
+        _banner("The site stays up: browse it, Ctrl-C to stop")
+        for name, url in stack.urls().items():
+            print(f"  {name:<12} {url}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("\nstopping the local stack", flush=True)
+    return 0
