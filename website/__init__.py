@@ -134,14 +134,21 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def _start_request():
         g.started = time.perf_counter()
+        g.server_timing = {}
         if len(request.query_string) > app.config["MAX_QUERY_LENGTH"]:
             raise RequestURITooLarge(f"the query string is longer than {app.config['MAX_QUERY_LENGTH']} bytes")
 
     @app.after_request
     def _observe_request(response):
+        """Page-render histogram, and a ``Server-Timing`` header (``app``, and ``seldon`` on the home page)."""
         started = g.get("started")
-        if started is not None and request.endpoint and request.endpoint not in ("static", "ops.metrics"):
-            app.extensions["funflix"].metrics.page_seconds.labels(request.endpoint).observe(time.perf_counter() - started)
+        if started is None:
+            return response
+        elapsed = time.perf_counter() - started
+        if request.endpoint and request.endpoint not in ("static", "ops.metrics"):
+            app.extensions["funflix"].metrics.page_seconds.labels(request.endpoint).observe(elapsed)
+        timings = {"app": elapsed, **g.get("server_timing", {})}
+        response.headers["Server-Timing"] = ", ".join(f"{name};dur={1000 * seconds:.2f}" for name, seconds in timings.items())
         return response
 
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from flask import Blueprint, abort, g, redirect, render_template, url_for
@@ -30,6 +31,7 @@ def home():
     catalog, k = funflix.catalog, funflix.config["RECS_K"]
     impression_id = uuid.uuid4().hex
     fallback_reason = None
+    started = time.perf_counter()
     try:
         served = funflix.gateway.recommend(g.user_id, k, g.genres)
     except GatewayError as exc:
@@ -41,6 +43,7 @@ def home():
                                          arm=None, strategy="fallback")
         row = {"arm": "", "model_version": "", "strategy": "fallback"}
     else:
+        g.server_timing["seldon"] = time.perf_counter() - started
         items = served.items
         closed = store.record_impression(
             get_db(), impression_id=impression_id, user_id=g.user_id, items=items, arm=served.arm,

@@ -65,3 +65,9 @@ def test_experiment_page_is_cached_for_its_ttl(make_app):
     assert 'data-testid="no-data"' in client.get("/experiment").get_data(as_text=True)
     app.extensions["funflix"].experiment_cache = None
     assert 'data-testid="no-data"' not in client.get("/experiment").get_data(as_text=True)
+
+
+def test_home_page_reports_server_timing(actions, client):
+    actions.signin(2)
+    timing = client.get("/").headers["Server-Timing"]
+    assert re.fullmatch(r"app;dur=[\d.]+, seldon;dur=[\d.]+", timing)
