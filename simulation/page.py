@@ -23,14 +23,14 @@ def _tags(page: str, testid: str) -> list[dict[str, str]]:
 
 
 def parse_rec_row(page: str) -> Row:
-    """The recommendation row of a home page; ``SessionError("no_row")`` if the page has none."""
+    """The recommendation row of a home page; ``SessionError("home:no_row")`` if the page has none."""
     sections = _tags(page, "rec-row")
     if len(sections) != 1:
-        raise SessionError("no_row", f"expected one rec-row on the home page, found {len(sections)}")
+        raise SessionError("home:no_row", f"expected one rec-row on the home page, found {len(sections)}")
     section = sections[0]
     links = sorted(_tags(page, "rec-item"), key=lambda a: int(a["data-position"]))
     if not links:
-        raise SessionError("empty_row", "the rec-row has no items")
+        raise SessionError("home:empty_row", "the rec-row has no items")
     fallback = section.get("data-fallback") == "true"
     return Row(impression_id=section["data-impression-id"], arm=None if fallback else (section.get("data-arm") or None),
                items=[int(a["data-movie-id"]) for a in links], hrefs=[a["href"] for a in links],
