@@ -16,8 +16,11 @@ response that produced it. Its items link to ``/click/<token>/<movie_id>``, whic
 queues reward-1 feedback once per impression and redirects to the movie page. An impression that
 ends without a click gets reward 0 when the same user gets a new row (next home page view), at
 sign-out, or when the housekeeper finds it older than ``IMPRESSION_TTL`` seconds (also the click
-token's lifetime). When the gateway is down or slow the row comes from popularity, is marked
-fallback, is stored with no arm and gets no feedback.
+token's lifetime). A click link is refused (not counted) when its token is forged (400), belongs
+to another session (403) or has expired (410); a repeated click, or a click on a second item of the
+same row, is recorded but the row counts once. When the gateway is down or slow the row comes from
+popularity, is marked fallback, is stored with no arm and gets no feedback. Every response carries
+``Server-Timing: app;dur=<ms>`` (plus ``seldon;dur=<ms>`` on the home page).
 
 Stable attributes for browser tests and bots
 --------------------------------------------
@@ -39,12 +42,12 @@ Stable attributes for browser tests and bots
 ``id="signin-form"``, ``id="member-search"``, ``data-testid="member-option"`` (``data-user-id``),
 ``id="new-visitor"`` (its form's ``data-testid="genre-choice"`` checkboxes, ``value`` = genre),
 ``id="signout"``, ``id="search-form"``, ``data-testid="signed-in-user"``
-(``data-user-id``), ``data-testid="arm-summary"`` rows on ``/experiment`` (``data-arm``).
+(``data-user-id``), ``data-testid="arm-summary"`` rows on ``/experiment`` (``data-arm``,
+``data-impressions``, ``data-clicks``), ``data-testid="verdict"`` (``data-decision``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import time
@@ -53,8 +56,6 @@ from flask import Flask, g, request
 from werkzeug.exceptions import RequestURITooLarge
 
 from funflix import paths
-
-log = logging.getLogger(__name__)
 
 DEFAULTS = {
     "GATEWAY_URL": "http://127.0.0.1:8000",  # Seldon unified endpoint base (local gateway or executor)

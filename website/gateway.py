@@ -12,13 +12,10 @@ render their fallback row fast while the gateway is down instead of waiting on e
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass
 
 import urllib3
-
-log = logging.getLogger(__name__)
 
 PREDICTIONS_PATH = "/api/v1.0/predictions"
 FEEDBACK_PATH = "/api/v1.0/feedback"
