@@ -260,7 +260,7 @@ class APIHandler(JSONHandler):
         body = b"".join(self.chunks)
         try:
             message = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             raise GatewayError(400, f"malformed JSON: {exc}") from None
         if not isinstance(message, dict):
             raise GatewayError(400, "the request body must be a JSON object")

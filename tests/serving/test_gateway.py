@@ -125,6 +125,8 @@ OVERSIZED = json.dumps({"jsonData": {"user_id": 1, "pad": "x" * 70_000}})
     ('{"data": {"ndarray": [["abc"]]}}', 400, "must hold numbers"),
     ('{"jsonData": {"user_id": 1, "genres": ["Westerns-ish"]}}', 400, "unknown genre"),
     ('{"strData": "1"}', 400, "send jsonData"),
+    ("[" * 60_000 + "]" * 60, 400, "malformed JSON"),
+    (b'{"jsonData": {"user_id": "\xff"}}', 400, "malformed JSON"),
     (OVERSIZED, 413, "limit"),
 ])
 def test_bad_predictions_get_a_4xx_json_and_move_no_counter(http, stack, read_counters, body, status, reason):
