@@ -38,16 +38,33 @@ def _run_cli(argv: list[str]) -> None:
         raise UsageError(f"`funflix {' '.join(argv)}` failed")
 
 
-def _decision(db_url: str) -> tuple[str, int]:
-    """The current verdict of the analysis and the number of impressions it rests on."""
+def _verdict(db_url: str):
+    """The analysis's current verdict and the number of impressions it rests on."""
+    from funflix.experiment import analysis_config
     from funflix.experiment.analysis import analyze
     from funflix.website.store import load_impressions
 
     impressions = load_impressions(db_url)
-    return analyze(impressions).verdict.decision, len(impressions)
+    return analyze(impressions, analysis_config()).verdict, len(impressions)
+
+
+def offline_vs_online(verdict, precision: dict[str, float]) -> str:
+    """Does the arm with the better offline precision@10 win online? Say so, and why not if not."""
+    best = max(precision, key=precision.get)
+    offline = ", ".join(f"{arm} {value:.4f}" for arm, value in precision.items())
+    line = f"Offline, {best} ranks better (P@10 {offline}). Online: {verdict.decision}"
+    if verdict.decision == "ship" and verdict.arm == best or verdict.decision == "stop: harm" and verdict.arm != best:
+        return f"{line}. They agree: the better offline ranking earned more clicks from users with real tastes."
+    if verdict.decision in ("keep running", "inconclusive"):
+        return (f"{line}. No online winner yet: the always-valid test has not excluded a zero difference; "
+                "run more sessions (--max-sessions) or accept that the online difference may be smaller than offline.")
+    return (f"{line}. They disagree: the online verdict ({verdict.reason}) contradicts the offline ranking; "
+            "offline precision counts held-out items anywhere in the list, while clicks depend on what users "
+            "see first (position bias), so check the per-position click rates and the click model's calibration.")
 
 
 def run(args: argparse.Namespace) -> int:
+    from funflix.models.artifacts import read_metadata
     from funflix.serving.stack import LocalStack
     from funflix.simulation.calibration import calibrated_click_model
     from funflix.simulation.simulate import format_report, simulate
@@ -71,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             report = simulate("http", args.round, site_url=stack.website_url, seed=args.seed + sessions,
                               calibrated=calibrated)
             sessions += args.round
-            decision, impressions = _decision(stack.database_url)
+            verdict, impressions = _verdict(stack.database_url)
+            decision = verdict.decision
             print(f"  after {sessions:,} sessions ({impressions:,} impressions): {decision}", flush=True)
         print(format_report(report))
         if args.browser_sessions:
@@ -80,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
                                          seed=args.seed + sessions, calibrated=calibrated)))
         _banner("6. The verdict")
         _run_cli(["analyze", "--db-url", stack.database_url, "--report"])
+        precision = {arm.name: read_metadata(arm.model, arm.version, stack.models_root)["metrics"]["precision@10"]
+                     for arm in stack.config.arms}
+        print(offline_vs_online(_verdict(stack.database_url)[0], precision))
         if args.exit:
             return 0
         _banner("The site stays up: browse it, Ctrl-C to stop")
