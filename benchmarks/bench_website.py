@@ -63,16 +63,6 @@ def open_loop(call, rate: float, seconds: float, workers: int = 16) -> tuple[lis
     return latencies, failures[0]
 
 
-def free_block(size: int) -> int:
-    """A first port with ``size`` consecutive free ports (other stacks may hold the defaults)."""
-    from funflix.serving.processes import port_in_use
-
-    for base in range(21000, 40000, 97):
-        if not any(port_in_use(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free block of ports")
-
-
 def mean_ms(metrics: str, name: str, labels: str) -> float | None:
     """Mean of a histogram series (``_sum / _count``) in the site's own /metrics, in ms."""
     values = {}
@@ -83,9 +73,10 @@ def mean_ms(metrics: str, name: str, labels: str) -> float | None:
 
 
 def bench_render(models_root: Path, home: Path, rate: float, seconds: float, members: int) -> dict:
+    from funflix.serving.processes import free_port_block
     from funflix.serving.stack import LocalStack
 
-    base = free_block(10)
+    base = free_port_block(10)
     with LocalStack(home=home, models_root=models_root, gateway_port=base, website_port=base + 1,
                     prometheus_port=base + 2, component_port=base + 3, metrics_port=base + 6) as stack:
         site, gateway = stack.website_url, stack.gateway_url

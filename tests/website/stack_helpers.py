@@ -1,27 +1,18 @@
-"""Helpers for tests on the real local stack: free ports, component credits, polling."""
+"""Helpers for tests on the real local stack: ports, component credits, polling."""
 
 from __future__ import annotations
 
-import random
 import re
 import time
 
 import requests
 
-from funflix.serving.processes import port_in_use
+from funflix.serving.processes import free_port_block
 
 
-def free_block(size: int) -> int:
-    """A first port with ``size`` consecutive free ports (the stack numbers its components)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 40000)
-        if not any(port_in_use(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free port block")
-
-
-def stack_ports(base: int) -> dict:
+def stack_ports() -> dict:
+    """Ports for a LocalStack on a free block (gateway, website, 3 components, 3 metrics ports)."""
+    base = free_port_block(8)
     return {"gateway_port": base, "website_port": base + 1, "component_port": base + 2, "metrics_port": base + 5}
 
 

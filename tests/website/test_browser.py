@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from funflix.website import store
 
-from .stack_helpers import arm_credits, free_block, stack_ports, wait_for
+from .stack_helpers import arm_credits, stack_ports, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -25,7 +25,7 @@ def stack(tmp_path_factory, quick_models_root):
 
     home = tmp_path_factory.mktemp("stack-home")
     local = LocalStack(home=home, models_root=quick_models_root, prometheus=False, model_workers=1,
-                       **stack_ports(free_block(10)))
+                       **stack_ports())
     with local:
         yield local
 

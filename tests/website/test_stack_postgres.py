@@ -8,7 +8,7 @@ import requests
 
 from funflix.website import store
 
-from .stack_helpers import arm_credits, free_block, stack_ports, wait_for
+from .stack_helpers import arm_credits, stack_ports, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ def test_two_workers_on_postgresql_count_each_click_once(tmp_path, quick_models_
 
     url = postgres.create_database("funflix_stack")
     with LocalStack(home=tmp_path / "home", models_root=quick_models_root, prometheus=False, model_workers=1,
-                    website_workers=2, database_url=url, **stack_ports(free_block(10))) as stack:
+                    website_workers=2, database_url=url, **stack_ports()) as stack:
         site = stack.website_url
         visitor = requests.Session()
         visitor.post(f"{site}/signin", data={"user_id": "7"}, allow_redirects=False).raise_for_status()
