@@ -32,6 +32,7 @@ import threading
 import numpy as np
 from seldon_core.flask_utils import SeldonMicroserviceException
 
+from funflix.serving.component_errors import error_blueprint
 from funflix.serving.experiment_config import ROUTING_MODES
 from funflix.serving.recommend_request import InvalidRequest, parse_features
 
@@ -80,6 +81,7 @@ class ABRouter:
         self._misses = np.zeros(len(splits))
         self._lock = threading.Lock()
         self._rng = None
+        self.model_error_handler = error_blueprint()  # Seldon registers it on the component's Flask app
         log.info("router %s over %s with split %s", mode, self.arm_names, splits)
 
     def load(self) -> None:

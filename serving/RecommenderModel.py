@@ -17,6 +17,7 @@ from seldon_core.utils import json_to_seldon_message
 
 from funflix import paths
 from funflix.serving import metric_names
+from funflix.serving.component_errors import error_blueprint
 from funflix.serving.experiment_config import NODE_NAME
 from funflix.serving.feedback_ledger import FeedbackLedger
 from funflix.serving.recommend_request import InvalidRequest, parse_features
@@ -51,6 +52,7 @@ class RecommenderModel:
         self._ledger = None
         self._series_started = False
         self._local = threading.local()
+        self.model_error_handler = error_blueprint()  # Seldon registers it on the component's Flask app
 
     def load(self) -> None:
         """Load the artifact (once per gunicorn worker, after the fork)."""

@@ -190,6 +190,14 @@ def test_components_answer_bad_input_with_400_json_directly(http, stack):
     assert no_response.status_code == 400 and "served response" in no_response.json()["status"]["info"]
     router = http.post(f"{stack.router.url}/route", json={"jsonData": {"k": 1}}, timeout=5)
     assert router.status_code == 400 and "missing user_id" in router.json()["status"]["info"]
+    for component in (model, stack.router):
+        path = "/route" if component is stack.router else "/api/v1.0/predictions"
+        huge = http.post(f"{component.url}{path}", data=OVERSIZED, timeout=5,
+                         headers={"Content-Type": "application/json"})
+        assert huge.status_code == 413 and "limit" in huge.json()["status"]["info"]
+        deep = http.post(f"{component.url}{path}", data="[" * 60_000, timeout=5,
+                         headers={"Content-Type": "application/json"})
+        assert deep.status_code == 400 and "nested too deeply" in deep.json()["status"]["info"]
 
 
 def test_component_metrics_scrape_as_prometheus_text_with_arms_told_apart(http, stack):
