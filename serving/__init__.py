@@ -1,8 +1,11 @@
 """Serving: the two arms as Seldon Core v1 components behind a sticky A/B router, and the local stack.
 
 - :mod:`.experiment_config` reads the experiment (arms, split, salt, routing) from the chart's values.yaml.
-- :mod:`.RecommenderModel` is the MODEL component (one class, either arm), :mod:`.ABRouter` the ROUTER.
-- :mod:`.gateway` speaks the Seldon executor's external REST API in front of them on one machine.
-- :mod:`.stack` runs it all as processes (``funflix up``, :class:`~.stack.LocalStack` in tests).
+- :mod:`.RecommenderModel` is the MODEL component (one class, either arm), :mod:`.ABRouter` the ROUTER;
+  both parse requests with :mod:`.recommend_request` and guard their endpoints with :mod:`.component_errors`;
+  :mod:`.feedback_ledger` makes a feedback count once per served list.
+- :mod:`.gateway` (with :mod:`.upstream`) speaks the Seldon executor's external REST API on one machine.
+- :mod:`.stack` runs it all as processes (:mod:`.processes`): ``funflix up`` (:mod:`.cli`), and
+  :class:`~.stack.LocalStack` in tests and the demo.
 - :mod:`.metric_names` lists the Prometheus metrics the dashboards read.
 """
