@@ -147,3 +147,18 @@ def test_ctrl_c_stops_the_bot_and_quits_its_browsers(stack, quick_models_root, t
     for pid, profile in profiles:
         assert profile not in running, f"a Chromium of the bot is still running ({profile})"
         assert not re.search(rf"^\s*{pid}\s", running, re.M), f"chromedriver {pid} is still running\n{stderr}"
+
+
+def test_fallback_rows_count_in_no_arm(stack, db_url, calibrated):
+    """With the gateway down the site shows popular fallback rows: the simulator counts them apart,
+    and the event store keeps them out of every arm."""
+    before = len(load_impressions(db_url))
+    stack.kill("gateway")
+    try:
+        report = simulate("http", 20, site_url=stack.website_url, workers=2, seed=5, calibrated=calibrated,
+                          progress=False)
+    finally:
+        stack.restart("gateway")
+    assert report["errors"] == {} and report["arms"] == {}
+    assert report["fallback"]["impressions"] == 20
+    assert len(load_impressions(db_url)) == before
