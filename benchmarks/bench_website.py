@@ -6,7 +6,8 @@
 render:  the home page (Seldon call through the gateway, impression write, template) requested
          open-loop at ``--rate`` requests/s by distinct signed-in members for ``--seconds``, with the
          whole local stack running (router, both arms, gateway, website under gunicorn, Prometheus);
-         beside it, at the same rate, the bare gateway predict call the page makes, and the site's
+         beside it, at the same rate, the bare gateway predict call the page makes (alone, and probed
+         at 2/s during the page run, when each page view also posts a reward-0 feedback), and the site's
          own part of each render (its Server-Timing header: total minus the Seldon call). p50/p99
          in ms (targets: page p50 < 30 ms, p99 < 100 ms).
 store:   the event-store write per impression (record_impression, including closing the member's
@@ -105,11 +106,17 @@ def bench_render(models_root: Path, home: Path, rate: float, seconds: float, mem
             return response.status_code == 200
 
         predict_latencies, predict_failures = open_loop(predict, rate, seconds / 2)
+        probe = {}  # the gateway probed at 2/s during the page run: same conditions as the pages
+        prober = threading.Thread(target=lambda: probe.update(zip(("latencies", "failures"),
+                                                                  open_loop(predict, 2.0, seconds, workers=2))))
+        prober.start()
         page_latencies, page_failures = open_loop(page, rate, seconds)
+        prober.join()
         metrics = requests.get(f"{site}/metrics", timeout=5).text
     return {"rate_per_s": rate, "seconds": seconds,
             "home_page": {**percentiles(page_latencies), "failures": page_failures},
             "gateway_predict": {**percentiles(predict_latencies), "failures": predict_failures},
+            "gateway_predict_during_pages": {**percentiles(probe["latencies"]), "failures": probe["failures"]},
             "home_page_without_seldon_call": percentiles(site_only),
             "server_side_mean_ms": {
                 "home_render": mean_ms(metrics, "funflix_website_page_render_seconds", 'page="recs.home"'),
@@ -179,6 +186,8 @@ def main(argv=None) -> int:
     gw = render["gateway_predict"]
     print(f"gateway predict alone at the same rate:   p50 {gw['p50_ms']} ms, p99 {gw['p99_ms']} ms "
           f"(page/gateway p50 ratio {page['p50_ms'] / gw['p50_ms']:.2f})")
+    during = render["gateway_predict_during_pages"]
+    print(f"gateway predict probed at 2/s during the page run: p50 {during['p50_ms']} ms, p99 {during['p99_ms']} ms")
     own = render["home_page_without_seldon_call"]
     print(f"the site's own part of each render (Server-Timing app - seldon): p50 {own['p50_ms']} ms, "
           f"p99 {own['p99_ms']} ms")
