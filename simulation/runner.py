@@ -111,9 +111,9 @@ def run_sessions(make_visitor: Callable[[], Visitor], sessions: int, user_ids: n
         visitor = None
         try:
             visitor = make_visitor()
-            while pacer.wait(stop):
+            while not stop.is_set():
                 index = take()
-                if index is None:
+                if index is None or not pacer.wait(stop):
                     return
                 plan = plan_session(seed, index, user_ids)
                 with locks.hold(plan.user_id):
