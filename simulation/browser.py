@@ -1,12 +1,12 @@
 """The Selenium bot: simulated users driving the real website in headless Chromium.
 
-A visit: clear cookies, open the sign-in page, type the member id and submit; look at the home
-page's "Recommended for you" row (read by its data-* attributes); let the click model decide and
-click the chosen poster (the site's tracked click link) or maybe open a movie from another row; go
-back; browse the genres; sign out (which closes an unclicked row with reward 0). Each worker reuses
-one browser for all its visits. Chromium runs in its own process group, so Ctrl-C reaches only the
-bot, which lets running visits finish and then quits the browsers.
-"""
+A visit: clear cookies, open the sign-in page (the last visit's sign-out left the browser there),
+type the member id and press "Sign in"; look at the home page's "Recommended for you" row (read by
+its data-* attributes); let the click model decide and click the chosen poster (the site's tracked
+click link) or maybe open a movie from another row; go back; maybe browse the genres; sign out
+(which closes an unclicked row with reward 0). Each worker reuses one browser for all its visits.
+Chromium runs in its own process group, so Ctrl-C reaches only the bot, which lets running visits
+finish and then quits the browsers."""
 
 from __future__ import annotations
 
@@ -208,7 +208,7 @@ class BrowserVisitor(Visitor):
         field = self._present("#signin-form #user-id", "signin")
         field.send_keys(str(plan.user_id))
         self._pause()
-        field.submit()
+        self._click(self._css('#signin-form button[type="submit"]'))
         self._present('[data-testid="rec-row"]', "home")
         state["pages"] += 1
         row = state["row"] = self._read_row(plan.user_id)
