@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.user_model import SeldonNotImplementedError
 from seldon_core.utils import json_to_feedback, seldon_message_to_json
 
 from funflix.serving import metric_names
@@ -23,9 +24,13 @@ def make_model(quick_models_root, tmp_path):
 
 def served(model, user_id=1, k=5, puid="p-1"):
     """What the gateway would have answered: the model's jsonData plus meta (puid, tags, routing)."""
-    answer = model.predict({"user_id": user_id, "k": k}, [])
-    model.metrics()  # Seldon drains the request's metrics right after predict
+    answer = model.predict({"user_id": user_id, "k": k}, []).data
     return {"jsonData": answer, "meta": {"puid": puid, "tags": model.tags(), "routing": {"ab-router": 0}}}
+
+
+def assert_nothing_pending(model):
+    with pytest.raises(SeldonNotImplementedError):  # Seldon's "nothing to report": no metrics update
+        model.metrics()
 
 
 def outcome(message) -> dict:
@@ -38,13 +43,13 @@ def feedback(response, reward):
 
 def test_predict_returns_the_ordered_list_with_scores_and_the_model(make_model):
     model = make_model("challenger")
-    answer = model.predict({"user_id": 1, "k": 5}, [])
+    answer = model.predict({"user_id": 1, "k": 5}, []).data
     assert list(answer["recommendations"]) == [str(item) for item in answer["items"]]
     assert list(answer["recommendations"].values()) == answer["scores"]
     assert answer["scores"] == sorted(answer["scores"], reverse=True) and len(answer["items"]) == 5
     assert answer["model"]["name"] == "challenger" and answer["model"]["version"].startswith("v")
     assert answer["strategy"] == "personal"
-    assert model.predict(np.array([[10**6]]), [])["strategy"] == "popularity"  # unknown user: cold start
+    assert model.predict(np.array([[10**6]]), []).data["strategy"] == "popularity"  # unknown user: cold start
     version = answer["model"]["version"]
     assert model.tags() == {"arm": "challenger", "model_name": "challenger", "model_version": version}
     assert model.health_status()["n_items"] > 0
@@ -56,21 +61,21 @@ def test_bad_requests_are_400s_and_count_nothing(make_model, features):
     with pytest.raises(SeldonMicroserviceException) as caught:
         model.predict(features, [])
     assert caught.value.status_code == 400
-    assert model.metrics() == []
+    assert_nothing_pending(model)
 
 
 def test_metrics_report_each_request_once(make_model):
     model = make_model()
-    model.predict({"user_id": 1}, [])
+    response = model.predict({"user_id": 1}, [])
     first = {(m["key"], m["type"], m["tags"]["arm"], m["value"] if m["type"] == "COUNTER" else None)
-             for m in model.metrics()}
+             for m in response.metrics}
     assert first == {(metric_names.RECOMMENDATIONS, "COUNTER", "control", 1),
                      (metric_names.PREDICT_LATENCY, "TIMER", "control", None),
                      (metric_names.IMPRESSIONS, "COUNTER", "control", 0),  # series exist from the start
                      (metric_names.CLICKS, "COUNTER", "control", 0)}
-    assert model.metrics() == []
-    model.predict({"user_id": 1}, [])
-    assert {m["key"] for m in model.metrics()} == {metric_names.RECOMMENDATIONS, metric_names.PREDICT_LATENCY}
+    assert_nothing_pending(model)  # Seldon's own metrics() call after the request
+    second = model.predict({"user_id": 1}, []).metrics
+    assert {m["key"] for m in second} == {metric_names.RECOMMENDATIONS, metric_names.PREDICT_LATENCY}
 
 
 def _increments(message) -> dict:
@@ -112,7 +117,7 @@ def test_feedback_without_a_served_response_is_a_400(make_model, change, reason)
     with pytest.raises(SeldonMicroserviceException) as caught:
         model.send_feedback_raw(feedback(served(model), 0.5))
     assert "reward must be 0" in caught.value.message
-    assert model.metrics() == []
+    assert_nothing_pending(model)
 
 
 def test_bad_graph_parameters_fail_at_start(quick_models_root):
