@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, quick_models_root):
-    with make_stack(tmp_path_factory.mktemp("faults-home"), quick_models_root, timeout=1.0) as running:
+    with make_stack(tmp_path_factory.mktemp("faults-home"), quick_models_root, timeout=2.0) as running:
         yield running
 
 
@@ -88,8 +88,8 @@ def test_a_frozen_model_times_out_into_503s_and_recovers(stack, users_by_arm):
                          json={"jsonData": {"user_id": users_by_arm["challenger"][0]}}, timeout=10)
         assert slow.status_code == 503
         assert slow.json()["status"]["component"] == "challenger"
-        assert "did not answer within 1 s" in slow.json()["status"]["info"]
-        assert time.monotonic() - started < 3
+        assert "did not answer within 2 s" in slow.json()["status"]["info"]
+        assert time.monotonic() - started < 5
         fine = http.post(f"{stack.gateway_url}/api/v1.0/predictions",
                          json={"jsonData": {"user_id": users_by_arm["control"][0]}}, timeout=10)
         assert fine.status_code == 200  # the gateway kept serving the other arm
