@@ -6,7 +6,7 @@
 for MovieLens users in turn, at 8 connections on loopback (wrk shares the machine's cores), in
 alternating rounds; the report gives medians, and each process's CPU milliseconds per request.
 
-Run: ``.venv/bin/python benchmarks/bench_serving.py [--duration 10] [--json]``
+Run: ``.venv/bin/python benchmarks/bench_serving.py [--rounds 3] [--duration 5] [--json]``
 (uses ``<home>/models``; trains quick models into a temporary folder when there are none).
 """
 
