@@ -263,6 +263,8 @@ Container env, ports, probes and volumes shared by the router and the arms.
             value: "1"
           - name: FLASK_JSON_SORT_KEYS
             value: "false"
+          - name: INCLUDE_METRICS_IN_CLIENT_RESPONSE
+            value: "false"
         ports:
           - name: http
             containerPort: {{ $.Values.seldon.httpPort }}
