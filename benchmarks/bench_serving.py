@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ratios = [u["rps"] / d["rps"] for u, d in zip(rounds["unified_endpoint"], rounds["direct_component"])]
     results.update({name: median_result(runs) for name, runs in rounds.items()})
-    unified, direct = results["unified_endpoint"], results["direct_component"]
+    unified = results["unified_endpoint"]
     ratio = float(np.median(ratios))
     machine = {"cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()[0]}
     report = {"machine": machine, "connections": args.connections, "duration_s": args.duration, "rounds": args.rounds,

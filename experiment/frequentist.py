@@ -46,21 +46,31 @@ class TwoProportionZTest:
             return ComparisonResult(test=self.name, control_mean=a.mean, challenger_mean=b.mean, errors=(NO_DATA,))
         pooled = (a.clicks + b.clicks) / (a.n + b.n)
         null_se = math.sqrt(pooled * (1.0 - pooled) * (1.0 / a.n + 1.0 / b.n))
-        var_a, var_b = a.variance / a.n, b.variance / b.n
-        se = math.sqrt(var_a + var_b)
-        difference = b.mean - a.mean
-        if null_se == 0.0:
-            return ComparisonResult(test=self.name, control_mean=a.mean, challenger_mean=b.mean,
-                                    difference=difference, difference_ci=(difference, difference),
-                                    errors=(ZERO_VARIANCE,))
-        z = difference / null_se
-        p_value = normal_p_value(z, cfg.alternative)
-        lift, lift_ci, errors = _relative_lift(a.mean, var_a, b.mean, var_b, cfg.alpha, cfg.alternative)
-        return ComparisonResult(
-            test=self.name, control_mean=a.mean, challenger_mean=b.mean, difference=difference,
-            difference_ci=normal_interval(difference, se, cfg.alpha, cfg.alternative),
-            relative_lift=lift, relative_lift_ci=lift_ci, standard_error=se, statistic=z,
-            p_value=p_value, significant=p_value < cfg.alpha, errors=errors)
+        return z_comparison(self.name, a.mean, a.variance / a.n, b.mean, b.variance / b.n, null_se, cfg)
+
+
+def z_comparison(test: str, control_mean: float, control_var: float, challenger_mean: float, challenger_var: float,
+                 null_se: float, cfg: FrequentistConfig) -> ComparisonResult:
+    """Difference, lift and z-test of two means given their sampling variances.
+
+    ``null_se`` is the standard error under the null hypothesis (pooled for proportions, the
+    unpooled one where no pooled form exists); intervals use the unpooled standard error.
+    """
+    se = math.sqrt(control_var + challenger_var)
+    difference = challenger_mean - control_mean
+    if null_se == 0.0:
+        return ComparisonResult(test=test, control_mean=control_mean, challenger_mean=challenger_mean,
+                                difference=difference, difference_ci=(difference, difference),
+                                errors=(ZERO_VARIANCE,))
+    z = difference / null_se
+    p_value = normal_p_value(z, cfg.alternative)
+    lift, lift_ci, errors = _relative_lift(control_mean, control_var, challenger_mean, challenger_var,
+                                           cfg.alpha, cfg.alternative)
+    return ComparisonResult(
+        test=test, control_mean=control_mean, challenger_mean=challenger_mean, difference=difference,
+        difference_ci=normal_interval(difference, se, cfg.alpha, cfg.alternative),
+        relative_lift=lift, relative_lift_ci=lift_ci, standard_error=se, statistic=z,
+        p_value=p_value, significant=p_value < cfg.alpha, errors=errors)
 
 
 @dataclass(frozen=True)

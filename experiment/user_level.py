@@ -13,9 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from .constants import ARM, CLICKED, NO_DATA, TOO_FEW_UNITS, USER_ID, ZERO_VARIANCE
-from .effects import normal_interval, normal_p_value
-from .frequentist import FrequentistConfig, _relative_lift
+from .constants import ARM, CLICKED, NO_DATA, TOO_FEW_UNITS, USER_ID
+from .frequentist import FrequentistConfig, z_comparison
 from .results import ComparisonResult
 from .statistics import RatioStatistic
 
@@ -83,17 +82,4 @@ class DeltaMethodTest:
             return ComparisonResult(test=self.name, control_mean=a.mean, challenger_mean=b.mean,
                                     errors=(TOO_FEW_UNITS,))
         var_a, var_b = variance_of_ratio(a), variance_of_ratio(b)
-        difference = b.mean - a.mean
-        se = math.sqrt(var_a + var_b)
-        if se == 0.0:
-            return ComparisonResult(test=self.name, control_mean=a.mean, challenger_mean=b.mean,
-                                    difference=difference, difference_ci=(difference, difference),
-                                    errors=(ZERO_VARIANCE,))
-        z = difference / se
-        p_value = normal_p_value(z, cfg.alternative)
-        lift, lift_ci, errors = _relative_lift(a.mean, var_a, b.mean, var_b, cfg.alpha, cfg.alternative)
-        return ComparisonResult(
-            test=self.name, control_mean=a.mean, challenger_mean=b.mean, difference=difference,
-            difference_ci=normal_interval(difference, se, cfg.alpha, cfg.alternative),
-            relative_lift=lift, relative_lift_ci=lift_ci, standard_error=se, statistic=z,
-            p_value=p_value, significant=p_value < cfg.alpha, errors=errors)
+        return z_comparison(self.name, a.mean, var_a, b.mean, var_b, math.sqrt(var_a + var_b), cfg)

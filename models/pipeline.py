@@ -15,7 +15,7 @@ from funflix.data.movielens import load_movies, load_ratings
 from funflix.data.split import Split, split_interactions
 from funflix.models import evaluation
 from funflix.models.artifacts import load_recommender, read_metadata, save_recommender
-from funflix.models.config import ARMS, ModelConfig
+from funflix.models.config import ModelConfig
 from funflix.models.dataset import Catalog
 from funflix.models.recommender import Recommender
 from funflix.models.train import train_arm
