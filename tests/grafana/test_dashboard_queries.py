@@ -202,6 +202,9 @@ def observed(tmp_path_factory, quick_models_root):
         _warm_up(http, stack, observed, users)
         settled = time.time()
         first = {arm: prometheus.scrape_after(f'up{{component="{arm}"}}', settled) for arm in ARMS}
+        # The website's labelled series are born in the warm-up; a scrape must hold them before the
+        # measured phase moves them, or rate() over the scenario sees no increase.
+        prometheus.scrape_after('up{job="funflix-website"}', settled)
         _measured_phase(http, stack, observed, users)
         done = time.time()
         observed.window = {arm: (first[arm], prometheus.scrape_after(f'up{{component="{arm}"}}', done)) for arm in ARMS}
