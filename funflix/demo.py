@@ -13,6 +13,8 @@ import time
 
 
 def register(subparsers) -> None:
+    from funflix.serving.cli import add_port_arguments
+
     parser = subparsers.add_parser("demo", help="run the whole experiment locally and leave the site up",
                                    description=__doc__.split("\n\n")[1])
     parser.add_argument("--round", type=int, default=2000, help="HTTP sessions per round (default: %(default)s)")
@@ -22,6 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated users (default: %(default)s)")
     parser.add_argument("--exit", action="store_true", help="stop the stack at the end instead of waiting for Ctrl-C")
     parser.add_argument("--skip-train", action="store_true", help="reuse the latest trained models")
+    add_port_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -65,6 +68,7 @@ def offline_vs_online(verdict, precision: dict[str, float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from funflix.models.artifacts import read_metadata
+    from funflix.serving.cli import port_settings
     from funflix.serving.stack import LocalStack
     from funflix.simulation.calibration import calibrated_click_model
     from funflix.simulation.simulate import format_report, simulate
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     _banner("2. Offline comparison on the held-out period")
     _run_cli(["evaluate"])
     _banner("3. Local stack: Seldon router and models, gateway, website, Prometheus")
-    with LocalStack() as stack:
+    with LocalStack(**port_settings(args)) as stack:
         for name, url in stack.urls().items():
             print(f"  {name:<12} {url}")
         _banner("4. Simulated users over HTTP until the sequential test decides")

@@ -19,13 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--config",
                         help="values.yaml with the experiment section (default: charts/funflix/values.yaml)")
     parser.add_argument("--models-root", help="trained artifacts (default: <home>/models)")
-    parser.add_argument("--gateway-port", type=int, default=8000, help="unified endpoint port (default 8000)")
-    parser.add_argument("--website-port", type=int, default=5000, help="website port (default 5000)")
-    parser.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (default 9090)")
-    parser.add_argument("--component-port", type=int, default=9000,
-                        help="REST port of the router; arm i gets this + 1 + i (default 9000)")
-    parser.add_argument("--metrics-port", type=int, default=6000,
-                        help="metrics port of the router; arm i gets this + 1 + i (default 6000)")
+    add_port_arguments(parser)
     parser.add_argument("--model-workers", type=int, default=2, help="gunicorn workers per arm (default 2)")
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds the gateway waits for a component before answering 503 (default 2)")
@@ -37,14 +31,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_up)
 
 
+def add_port_arguments(parser: argparse.ArgumentParser) -> None:
+    """The local stack's listening ports (``funflix up`` and ``funflix demo``)."""
+    parser.add_argument("--gateway-port", type=int, default=8000, help="unified endpoint port (default 8000)")
+    parser.add_argument("--website-port", type=int, default=5000, help="website port (default 5000)")
+    parser.add_argument("--prometheus-port", type=int, default=9090, help="Prometheus port (default 9090)")
+    parser.add_argument("--component-port", type=int, default=9000,
+                        help="REST port of the router; arm i gets this + 1 + i (default 9000)")
+    parser.add_argument("--metrics-port", type=int, default=6000,
+                        help="metrics port of the router; arm i gets this + 1 + i (default 6000)")
+
+
+def port_settings(args: argparse.Namespace) -> dict[str, int]:
+    """:class:`~funflix.serving.stack.LocalStack` keyword arguments from :func:`add_port_arguments`."""
+    return {name: getattr(args, name) for name in
+            ("gateway_port", "website_port", "prometheus_port", "component_port", "metrics_port")}
+
+
 def run_up(args: argparse.Namespace) -> int:
     from funflix.serving.stack import LocalStack
 
     if args.model_workers < 1 or args.timeout <= 0:
         raise ValueError("--model-workers must be >= 1 and --timeout > 0")
-    stack = LocalStack(config_path=args.config, models_root=args.models_root, gateway_port=args.gateway_port,
-                       website_port=args.website_port, prometheus_port=args.prometheus_port,
-                       component_port=args.component_port, metrics_port=args.metrics_port,
+    stack = LocalStack(config_path=args.config, models_root=args.models_root, **port_settings(args),
                        website=not args.no_website, prometheus=not args.no_prometheus,
                        model_workers=args.model_workers, timeout=args.timeout, database_url=args.database_url)
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `kill` stop the stack cleanly, also when
