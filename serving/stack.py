@@ -9,7 +9,6 @@ gateway, gunicorn for the website, ``/usr/bin/prometheus``), logging to ``<home>
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -72,13 +71,6 @@ def prometheus_config(gateway: str, components: list[Component], website: str | 
     return {"global": {"scrape_interval": interval, "evaluation_interval": interval}, "scrape_configs": jobs}
 
 
-def website_available() -> bool:
-    try:
-        return hasattr(importlib.import_module("funflix.website"), "create_app")
-    except ImportError:
-        return False
-
-
 class LocalStack:
     """Start, health-check and stop the local stack; a context manager.
 
@@ -114,9 +106,7 @@ class LocalStack:
         self.router = Component(ROUTER_NODE, component_port, metrics_port)
         self.arms = [Component(arm.name, component_port + 1 + i, metrics_port + 1 + i)
                      for i, arm in enumerate(self.config.arms)]
-        self.with_website = website and website_available()
-        if website and not self.with_website:
-            log.warning("funflix.website has no create_app yet: starting without the website")
+        self.with_website = website
         self.with_prometheus = prometheus
         self.model_workers = model_workers
         self.router_workers = router_workers

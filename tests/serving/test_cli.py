@@ -16,7 +16,6 @@ import yaml
 
 from funflix.serving.experiment_config import VALUES_FILE
 from funflix.serving.processes import free_port_block, http_status, port_in_use
-from funflix.serving.stack import website_available
 
 pytestmark = pytest.mark.slow
 FUNFLIX = str(Path(sys.executable).parent / "funflix")
@@ -52,10 +51,9 @@ def test_up_starts_everything_and_ctrl_c_stops_it_all(tmp_path, quick_models_roo
         assert requests.post(f"http://127.0.0.1:{base}/api/v1.0/predictions",
                              json={"jsonData": {"user_id": 1}}, timeout=5).status_code == 200
         assert http_status(f"http://127.0.0.1:{base + 2}/-/ready") == 200
-        if website_available():
-            assert f"http://127.0.0.1:{base + 1}" in output
-            assert http_status(f"http://127.0.0.1:{base + 1}/healthz") == 200
-        jobs = {"funflix-gateway", "funflix-components"} | ({"funflix-website"} if website_available() else set())
+        assert f"http://127.0.0.1:{base + 1}" in output
+        assert http_status(f"http://127.0.0.1:{base + 1}/healthz") == 200
+        jobs = {"funflix-gateway", "funflix-components", "funflix-website"}
         while True:  # Prometheus scrapes every part (5 s interval)
             result = requests.get(f"http://127.0.0.1:{base + 2}/api/v1/query", params={"query": "min by (job) (up)"},
                                   timeout=5).json()["data"]["result"]
