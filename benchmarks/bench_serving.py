@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from funflix import paths
+from funflix.models.pipeline import train_quick
 from funflix.serving.processes import free_port_block
 from funflix.serving.stack import LocalStack
 
@@ -124,15 +125,6 @@ def median_result(runs: list[dict]) -> dict:
     return merged
 
 
-def quick_models(folder: Path) -> Path:
-    from funflix.models.config import ARMS
-    from funflix.models.pipeline import prepare, train_and_save
-
-    log.info("no trained models: training quick ones into %s", folder)
-    train_and_save(prepare(), [config.quick() for config in ARMS.values()], folder, progress=False)
-    return folder
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
@@ -153,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         models_root = args.models_root or paths.home() / "models"
         if not (models_root / "control").is_dir():
-            models_root = quick_models(scratch / "models")
+            log.info("no trained models: training quick ones into %s", scratch / "models")
+            models_root = train_quick(scratch / "models")
         script = scratch / "recommend.lua"
         script.write_text(LUA)
         results = {"in_process": in_process(models_root, args.duration)}

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from funflix.models.pipeline import train_quick
+
 
 def percentiles(samples_s: list[float]) -> dict:
     ms = np.asarray(samples_s) * 1000.0
@@ -150,14 +152,6 @@ def bench_store(folder: Path, n: int) -> dict:
     return {"record_impression": percentiles(writes), "record_click": percentiles(clicks)}
 
 
-def quick_models(root: Path) -> Path:
-    from funflix.models.config import ARMS
-    from funflix.models.pipeline import prepare, train_and_save
-
-    train_and_save(prepare(), [config.quick() for config in ARMS.values()], root, progress=False)
-    return root
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=20.0, help="home page requests per second")
@@ -171,7 +165,7 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         print("store write benchmark ...", file=sys.stderr)
         results = {"store": bench_store(tmp, args.writes)}
-        models_root = args.models_root or quick_models(tmp / "models")
+        models_root = args.models_root or train_quick(tmp / "models")
         print("local stack + home page benchmark ...", file=sys.stderr)
         results["render"] = bench_render(models_root, tmp / "home", args.rate, args.seconds, args.members)
     page, store_write = results["render"]["home_page"], results["store"]["record_impression"]

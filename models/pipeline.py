@@ -15,7 +15,7 @@ from funflix.data.movielens import load_movies, load_ratings
 from funflix.data.split import Split, split_interactions
 from funflix.models import evaluation
 from funflix.models.artifacts import load_recommender, read_metadata, save_recommender
-from funflix.models.config import ModelConfig
+from funflix.models.config import ARMS, ModelConfig
 from funflix.models.dataset import Catalog
 from funflix.models.recommender import Recommender
 from funflix.models.train import train_arm
@@ -80,6 +80,12 @@ def train_and_save(prepared: Prepared, configs: list[ModelConfig], root: str | P
         log.info("saved %s %s (P@10 %.4f) to %s", config.name, version, metadata["metrics"]["precision@10"], folder)
         saved[config.name] = {**metadata, "path": str(folder), "version": version}
     return saved
+
+
+def train_quick(root: str | Path, prepared: Prepared | None = None) -> Path:
+    """Both arms with their quick configs (tests, benchmarks, smoke runs) into artifact root ``root``."""
+    train_and_save(prepared or prepare(), [config.quick() for config in ARMS.values()], root, progress=False)
+    return Path(root)
 
 
 def popularity_baseline(recommender: Recommender, prepared: Prepared) -> Recommender:

@@ -28,12 +28,9 @@ def prepared(movielens_dir):
 @pytest.fixture(scope="session")
 def quick_models_root(tmp_path_factory, prepared) -> Path:
     """Both arms trained with the quick configs into a temporary artifact root."""
-    from funflix.models.config import ARMS
-    from funflix.models.pipeline import train_and_save
+    from funflix.models.pipeline import train_quick
 
-    root = tmp_path_factory.mktemp("models")
-    train_and_save(prepared, [config.quick() for config in ARMS.values()], root, progress=False)
-    return root
+    return train_quick(tmp_path_factory.mktemp("models"), prepared)
 
 
 @pytest.fixture()
