@@ -209,8 +209,11 @@ def observed(tmp_path_factory, quick_models_root):
         observed.window = {arm: (first[arm], prometheus.scrape_after(f'up{{component="{arm}"}}', done)) for arm in ARMS}
         _outage(http, stack)
         ended = time.time()
-        observed.at = max(prometheus.scrape_after(f'up{{job="{job}"}}', ended)
-                          for job in ("funflix-gateway", "funflix-website"))
+        # Evaluate after every target still up has been scraped once more: the arms too, since the
+        # website's feedback of the measured phase may land just after an arm's previous scrape.
+        selectors = [f'up{{job="{job}"}}' for job in ("funflix-gateway", "funflix-website")]
+        observed.at = max(prometheus.scrape_after(selector, ended)
+                          for selector in selectors + [f'up{{component="{arm}"}}' for arm in ARMS])
         yield observed
 
 
