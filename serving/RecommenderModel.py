@@ -7,10 +7,14 @@ Start with ``seldon-core-microservice funflix.serving.RecommenderModel.Recommend
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from pathlib import Path
 
+from flask import Response
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.proto import prediction_pb2
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
@@ -20,7 +24,8 @@ from funflix import paths
 from funflix.serving import metric_names
 from funflix.serving.component_errors import error_blueprint
 from funflix.serving.experiment_config import NODE_NAME
-from funflix.serving.feedback_ledger import FeedbackLedger
+from funflix.serving.feedback_ledger import CREDITED, OTHER_ARM, FeedbackLedger
+from funflix.serving.ledger_metrics import ledger_exposition
 from funflix.serving.recommend_request import InvalidRequest, parse_features
 
 log = logging.getLogger(__name__)
@@ -35,11 +40,18 @@ class RecommenderModel:
     model : artifact folder name under the models root (default: ``arm``).
     version : artifact version, or "latest".
     models_root : folder holding ``<model>/<version>/`` (default: ``<FUNFLIX_HOME>/models``).
-    ledger : SQLite file recording credited feedback (default: ``<FUNFLIX_HOME>/serving/feedback-<arm>.sqlite``).
+    ledger : where credited feedback is recorded: a SQLite file or a ``postgresql+psycopg2://`` URL shared by
+        every replica (default: the ``FUNFLIX_LEDGER_URL`` environment variable, else the SQLite file
+        ``<FUNFLIX_HOME>/serving/feedback-<arm>.sqlite``).
+    replica : this replica's name in the ledger's tallies (default: the host name, a pod's name on a cluster).
+
+    The arm's impression, click and ignored-feedback counters are the ledger's tallies, served on the
+    component's REST port at :data:`~funflix.serving.metric_names.LEDGER_METRICS_PATH` (Seldon's own
+    metrics port keeps the served lists and latency).
     """
 
     def __init__(self, arm: str = "control", model: str = "", version: str = "latest", models_root: str = "",
-                 ledger: str = ""):
+                 ledger: str = "", replica: str = ""):
         if not isinstance(arm, str) or not NODE_NAME.match(arm):
             raise ValueError(f"arm must be a graph node name like 'control', got {arm!r}")
         if not str(version).strip():
@@ -48,20 +60,22 @@ class RecommenderModel:
         self.model = model or arm
         self.version = str(version)
         self.models_root = Path(models_root) if models_root else None
-        self.ledger_path = Path(ledger) if ledger else paths.sub("serving") / f"feedback-{arm}.sqlite"
+        self.ledger_location = (ledger or os.environ.get("FUNFLIX_LEDGER_URL")
+                                or str(paths.sub("serving") / f"feedback-{arm}.sqlite"))
+        self.replica = replica or socket.gethostname()
         self._recommender = None
         self._ledger = None
-        self._series_started = False
         self._local = threading.local()
-        self.model_error_handler = error_blueprint()  # Seldon registers it on the component's Flask app
+        # Seldon registers this blueprint on the component's Flask app: bad-input guards and the ledger's metrics
+        self.model_error_handler = error_blueprint()
+        self.model_error_handler.add_url_rule(metric_names.LEDGER_METRICS_PATH, "ledger_metrics", self.ledger_metrics)
 
     def load(self) -> None:
         """Load the artifact (once per gunicorn worker, after the fork)."""
         from funflix.models.artifacts import load_recommender
 
         self._recommender = load_recommender(self.model, self.version, root=self.models_root)
-        self._ledger = FeedbackLedger(self.ledger_path)
-        self._series_started = False
+        self._ledger = FeedbackLedger(self.ledger_location, self.arm, self.replica)
         log.info("arm %s serves %s %s (%d items)", self.arm, self._recommender.name, self._recommender.version,
                  self._recommender.n_items)
 
@@ -92,10 +106,6 @@ class RecommenderModel:
         except ValueError as exc:  # k beyond the catalogue
             raise SeldonMicroserviceException(str(exc), status_code=400) from None
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if not self._series_started:  # impressions and clicks exist at 0 from the first list served
-            self._series_started = True
-            self._record(*({"type": "COUNTER", "key": key, "value": 0, "tags": {"arm": self.arm}}
-                           for key in (metric_names.IMPRESSIONS, metric_names.CLICKS)))
         self._record(
             {"type": "COUNTER", "key": metric_names.RECOMMENDATIONS, "value": 1, "tags": {"arm": self.arm}},
             {"type": "TIMER", "key": metric_names.PREDICT_LATENCY, "value": elapsed_ms, "tags": {"arm": self.arm}},
@@ -127,23 +137,14 @@ class RecommenderModel:
         if served is None or served.WhichOneof("kind") != "string_value":
             raise SeldonMicroserviceException("the served response has no meta.tags.arm naming the arm that served it")
         if served.string_value != self.arm:
-            outcome = "other_arm"
-        elif self.ledger.first_time(meta.puid, reward):
-            outcome = "credited"
+            self.ledger.ignore_other_arm()
+            outcome = OTHER_ARM
         else:
-            outcome = "duplicate"
-        tags = {"arm": self.arm}
-        if outcome == "credited":
-            self._record({"type": "COUNTER", "key": metric_names.IMPRESSIONS, "value": 1, "tags": tags})
-            if reward:  # a zero would vanish in the proto (proto3 omits it) and break Seldon's metrics update
-                self._record({"type": "COUNTER", "key": metric_names.CLICKS, "value": 1, "tags": dict(tags)})
-        else:
-            self._record({"type": "COUNTER", "key": metric_names.FEEDBACK_IGNORED, "value": 1,
-                          "tags": {**tags, "reason": outcome}})
+            outcome = self.ledger.credit(meta.puid, int(reward))
         return json_to_seldon_message({
             "jsonData": {"arm": self.arm, "puid": meta.puid, "reward": reward, "outcome": outcome,
-                         "credited": outcome == "credited"},
-            "meta": {"tags": self.tags(), "metrics": self.metrics()},  # never empty: one counter at least
+                         "credited": outcome == CREDITED},
+            "meta": {"tags": self.tags()},
         })
 
     @property
@@ -153,13 +154,18 @@ class RecommenderModel:
                                               reason="MICROSERVICE_NOT_READY")
         return self._ledger
 
+    def ledger_metrics(self) -> Response:
+        """This replica's ledger tallies as Prometheus counters (exact: read from the ledger at scrape time)."""
+        body = ledger_exposition(self.ledger.counts(), self.arm, self.replica)
+        return Response(body, mimetype=CONTENT_TYPE_LATEST)
+
     def _record(self, *metrics: dict) -> None:
         self._local.__dict__.setdefault("pending", []).extend(metrics)
 
     def metrics(self) -> list[dict]:
-        """This thread's metric increments since the last call: per-arm COUNTERs and the latency TIMER.
+        """This thread's metric increments since the last call: the served-lists COUNTER and the latency TIMER.
 
-        ``predict`` and ``send_feedback_raw`` hand them to Seldon with their answer. Seldon also
+        ``predict`` hands them to Seldon with its answer. Seldon also
         calls ``metrics()`` after every request and then pays a shared-memory update (six round
         trips to a multiprocessing manager, ~0.4 ms) even for an empty list, so with nothing new
         this answers Seldon's "not implemented", which skips that update.

@@ -1,45 +1,131 @@
-"""Once-only record of credited feedback, keyed by the served response's ``puid``.
+"""Once-only record of credited feedback, keyed by the served response's ``puid``, and the source of
+truth of the arms' impression and click counters.
 
-A SQLite file shared by every gunicorn worker of a model component (and surviving its
-restarts), so a retried or replayed feedback for the same list is counted once.
+One ledger is shared by every gunicorn worker of a model component and survives its restarts: a
+SQLite file by default, or a PostgreSQL database (``postgresql+psycopg2://...``, the event store's
+server on a cluster) shared by every replica of every arm, so a retried feedback that lands on
+another pod still counts once. Each credit and its tally are written in one transaction; the
+counters a component exports are read back from the tallies, so they equal the credited feedback
+whatever the number of threads, workers or replicas. Tallies are kept per ``(arm, replica)``: each
+replica exports the feedback it credited itself, and a ``sum()`` over replicas counts each once.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from contextlib import closing
 from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+CREDITED, DUPLICATE, OTHER_ARM = "credited", "duplicate", "other_arm"
+IMPRESSIONS, CLICKS = "impressions", "clicks"
+TALLIES = (IMPRESSIONS, CLICKS, DUPLICATE, OTHER_ARM)
+
+metadata = sa.MetaData()
+
+credited = sa.Table(
+    "ledger_credited", metadata,
+    sa.Column("puid", sa.String(128), primary_key=True),
+    sa.Column("arm", sa.String(64), nullable=False),
+    sa.Column("replica", sa.String(253), nullable=False),
+    sa.Column("reward", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
+)
+
+tallies = sa.Table(
+    "ledger_tallies", metadata,
+    sa.Column("arm", sa.String(64), primary_key=True),
+    sa.Column("replica", sa.String(253), primary_key=True),
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+
+def ledger_engine(location: str | Path) -> sa.Engine:
+    """An engine for a SQLAlchemy URL or a SQLite file path (writers serialised by ``BEGIN IMMEDIATE``)."""
+    location = str(location)
+    if "://" in location:
+        if not location.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"ledger must be a SQLite file or a postgresql:// URL, got {location!r}")
+        url = location
+    else:
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{location}"
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=8)
+    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # BEGIN is issued below
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _dialect_insert(dialect: str):
+    """The dialect's ``insert`` (it has ``on_conflict_do_nothing`` / ``on_conflict_do_update``)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 class FeedbackLedger:
-    """``first_time(puid, reward)`` is True exactly once per ``puid``, whatever the process or thread."""
+    """Credits of one arm's ``replica``: :meth:`credit` is ``"credited"`` exactly once per ``puid``.
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with closing(self._connect()) as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute(
-                "CREATE TABLE IF NOT EXISTS credited (puid TEXT PRIMARY KEY, reward REAL NOT NULL, "
-                "created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)")
+    Parameters
+    ----------
+    location : SQLite file path, or a SQLAlchemy URL (``sqlite:///...``, ``postgresql+psycopg2://...``).
+    arm : the arm whose feedback this replica credits.
+    replica : this replica's name (the pod name on a cluster); tallies are kept per replica.
+    """
 
-    def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        connection.execute("PRAGMA synchronous=NORMAL")
-        return connection
+    def __init__(self, location: str | Path, arm: str, replica: str):
+        self.arm = arm
+        self.replica = replica
+        self.engine = ledger_engine(location)
+        self._insert = _dialect_insert(self.engine.dialect.name)
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "postgresql":  # replicas start together: one creates the tables
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")
+            metadata.create_all(conn)
 
-    @property
-    def _connection(self) -> sqlite3.Connection:
-        # One connection per thread: sqlite3 connections must not cross threads (or forks).
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self._connect()
-        return connection
+    def credit(self, puid: str, reward: int) -> str:
+        """Record the feedback of list ``puid``: ``"credited"`` the first time, ``"duplicate"`` after."""
+        with self.engine.begin() as conn:
+            new = conn.execute(self._insert(credited).values(
+                puid=puid, arm=self.arm, replica=self.replica, reward=int(reward)).on_conflict_do_nothing()).rowcount
+            if new:
+                self._tally(conn, IMPRESSIONS, CLICKS if reward else None)
+                return CREDITED
+            self._tally(conn, DUPLICATE)
+            return DUPLICATE
 
-    def first_time(self, puid: str, reward: float) -> bool:
-        """Record ``puid``; True if it was not recorded before (atomic across processes)."""
-        cursor = self._connection.execute(
-            "INSERT OR IGNORE INTO credited (puid, reward) VALUES (?, ?)", (puid, float(reward)))
-        return cursor.rowcount == 1
+    def ignore_other_arm(self) -> None:
+        """Count a feedback for a list another arm served (Seldon broadcasts feedback without routing)."""
+        with self.engine.begin() as conn:
+            self._tally(conn, OTHER_ARM)
+
+    def _tally(self, conn: sa.Connection, *names: str | None) -> None:
+        for name in filter(None, names):
+            insert = self._insert(tallies).values(arm=self.arm, replica=self.replica, name=name, n=1)
+            conn.execute(insert.on_conflict_do_update(index_elements=["arm", "replica", "name"],
+                                                      set_={"n": tallies.c.n + 1}))
+
+    def counts(self) -> dict[str, int]:
+        """This replica's tallies, every name present (0 before its first feedback)."""
+        query = sa.select(tallies.c.name, tallies.c.n).where(tallies.c.arm == self.arm,
+                                                             tallies.c.replica == self.replica)
+        with self.engine.connect() as conn:
+            found = dict(conn.execute(query).all())
+        return {name: int(found.get(name, 0)) for name in TALLIES}
+
+    def dispose(self) -> None:
+        self.engine.dispose()

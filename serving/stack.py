@@ -22,6 +22,7 @@ import yaml
 
 from funflix import paths
 from funflix.serving.experiment_config import ROUTER_NODE, Arm, ExperimentConfig, load_experiment
+from funflix.serving.metric_names import LEDGER_METRICS_PATH
 from funflix.serving.processes import ManagedProcess, port_in_use
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,11 @@ class Component:
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/prometheus"
 
+    @property
+    def ledger_metrics_url(self) -> str:
+        """A model component's feedback counters (impressions, clicks), read from its ledger."""
+        return f"{self.url}{LEDGER_METRICS_PATH}"
+
 
 def _parameters(**values) -> str:
     """Seldon graph parameters (name/value/type) as ``--parameters`` JSON."""
@@ -57,14 +63,18 @@ def _parameters(**values) -> str:
 
 
 def prometheus_config(gateway: str, components: list[Component], website: str | None,
-                      interval: str = SCRAPE_INTERVAL) -> dict:
-    """Scrape the gateway, each component's metrics port and the website (``host:port`` targets)."""
+                      interval: str = SCRAPE_INTERVAL, models: list[Component] = ()) -> dict:
+    """Scrape the gateway, each component's metrics port, each model's ledger counters and the website."""
     jobs = [
         {"job_name": "funflix-gateway", "metrics_path": "/prometheus", "static_configs": [{"targets": [gateway]}]},
         {"job_name": "funflix-components", "metrics_path": "/prometheus",
          "static_configs": [{"targets": [f"127.0.0.1:{c.metrics_port}"], "labels": {"component": c.name}}
                             for c in components]},
     ]
+    if models:
+        jobs.append({"job_name": "funflix-ledgers", "metrics_path": LEDGER_METRICS_PATH,
+                     "static_configs": [{"targets": [f"127.0.0.1:{c.port}"], "labels": {"component": c.name}}
+                                        for c in models]})
     if website:
         jobs.append({"job_name": "funflix-website", "metrics_path": "/metrics",
                      "static_configs": [{"targets": [website]}]})
@@ -88,6 +98,8 @@ class LocalStack:
         worker, which keeps the gateway's connections alive (the sync worker closes each one).
     timeout : seconds the gateway waits for a component before answering 503.
     database_url : the website's event store (default: SQLite ``<home>/website/events.sqlite3``).
+    ledger_url : the arms' shared feedback ledger (a PostgreSQL URL; default: a SQLite file per arm
+        under ``<home>/serving``).
     """
 
     def __init__(self, config_path: str | Path | None = None, home: str | Path | None = None,
@@ -95,7 +107,7 @@ class LocalStack:
                  prometheus_port: int = 9090, component_port: int = 9000, metrics_port: int = 6000,
                  website: bool = True, prometheus: bool = True, model_workers: int = 2, router_workers: int = 1,
                  website_workers: int = 1, component_threads: int = 2, timeout: float = 2.0,
-                 database_url: str | None = None, startup_timeout: float = 90.0):
+                 database_url: str | None = None, ledger_url: str | None = None, startup_timeout: float = 90.0):
         self.config_path = Path(config_path) if config_path else None
         self.config: ExperimentConfig = load_experiment(self.config_path)
         self.home = Path(home).resolve() if home else paths.home()
@@ -114,6 +126,7 @@ class LocalStack:
         self.component_threads = component_threads
         self.timeout = timeout
         self._database_url = database_url
+        self.ledger_url = ledger_url
         self.startup_timeout = startup_timeout
         self.processes: dict[str, ManagedProcess] = {}
 
@@ -190,12 +203,7 @@ class LocalStack:
             _parameters(mode=config.routing, split=",".join(repr(s) for s in config.splits),
                         arms=",".join(config.arm_names), salt=config.salt),
             self.router_workers, image="funflix/ab-router:local")]
-        for arm, component in zip(config.arms, self.arms):
-            built.append(self._component_process(
-                component, "MODEL", MODEL_CLASS,
-                _parameters(arm=arm.name, model=arm.model, version=arm.version, models_root=str(self.models_root),
-                            ledger=str(self.home / "serving" / f"feedback-{arm.name}.sqlite")),
-                self.model_workers, image=f"funflix/{arm.model}:{self._artifact_version(arm)}"))
+        built += [self.arm_process(arm.name) for arm in config.arms]
         gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(self.gateway_port),
                    "--router", f"127.0.0.1:{self.router.port}", "--timeout", str(self.timeout)]
         gateway += [arg for c in self.arms for arg in ("--child", f"{c.name}=127.0.0.1:{c.port}")]
@@ -208,6 +216,18 @@ class LocalStack:
         if self.with_prometheus:
             built.append(self._prometheus_process())
         return built
+
+    def arm_process(self, name: str, component: Component | None = None, replica: str | None = None) -> ManagedProcess:
+        """The model component of arm ``name`` (on ``component``'s ports, default the stack's; a second
+        replica of an arm needs its own ports and ``replica`` name, and a shared ``ledger_url``)."""
+        arm = self.config.arms[self.config.arm_index(name)]
+        component = component or self.component(name)
+        ledger = self.ledger_url or str(self.home / "serving" / f"feedback-{arm.name}.sqlite")
+        return self._component_process(
+            component, "MODEL", MODEL_CLASS,
+            _parameters(arm=arm.name, model=arm.model, version=arm.version, models_root=str(self.models_root),
+                        ledger=ledger, replica=replica or arm.name),
+            self.model_workers, image=f"funflix/{arm.model}:{self._artifact_version(arm)}")
 
     def _artifact_version(self, arm: Arm) -> str:
         """The artifact version an arm will load ("latest" resolved), for Seldon's model_version metric label."""
@@ -235,7 +255,7 @@ class LocalStack:
 
     def write_prometheus_config(self) -> Path:
         website = f"127.0.0.1:{self.website_port}" if self.with_website else None
-        config = prometheus_config(f"127.0.0.1:{self.gateway_port}", self.components, website)
+        config = prometheus_config(f"127.0.0.1:{self.gateway_port}", self.components, website, models=self.arms)
         path = self.home / "prometheus" / "prometheus.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(config, sort_keys=False))

@@ -2,8 +2,10 @@
 
 Seldon's Python wrapper labels each custom metric of a component with ``model_name`` (the graph
 node: the arm), ``deployment_name``, ``predictor_name``, ``worker_id`` (one per gunicorn worker) and
-``method`` (the same counter has a ``predict`` and a ``feedback`` series). Component expressions
-therefore always sum, ``by (model_name)`` when a series per arm is wanted.
+``method`` (the same counter has a ``predict`` and a ``feedback`` series). The impression, click and
+ignored-feedback counters come from each arm's feedback ledger instead (same names and Seldon labels,
+one series per replica). Component expressions therefore always sum, ``by (model_name)`` when a
+series per arm is wanted.
 
 Panels read three Grafana variables: ``$deployment`` (the SeldonDeployment), ``$window`` (the
 analysis window of CTR and split) and Grafana's ``$__rate_interval``.

@@ -200,20 +200,21 @@ def observed(tmp_path_factory, quick_models_root):
         users = Users(http, stack, per_arm=max(n for n, _ in MEASURED.values()) + 4)
         _warm_up(http, stack, observed, users)
         settled = time.time()
-        first = {arm: prometheus.scrape_after(f'up{{component="{arm}"}}', settled) for arm in ARMS}
+        ledger = {arm: f'up{{job="funflix-ledgers", component="{arm}"}}' for arm in ARMS}  # impressions, clicks
+        first = {arm: prometheus.scrape_after(ledger[arm], settled) for arm in ARMS}
         # The website's labelled series are born in the warm-up; a scrape must hold them before the
         # measured phase moves them, or rate() over the scenario sees no increase.
         prometheus.scrape_after('up{job="funflix-website"}', settled)
         _measured_phase(http, stack, observed, users)
         done = time.time()
-        observed.window = {arm: (first[arm], prometheus.scrape_after(f'up{{component="{arm}"}}', done)) for arm in ARMS}
+        observed.window = {arm: (first[arm], prometheus.scrape_after(ledger[arm], done)) for arm in ARMS}
         _outage(http, stack)
         ended = time.time()
         # Evaluate after every target still up has been scraped once more: the arms too, since the
         # website's feedback of the measured phase may land just after an arm's previous scrape.
         selectors = [f'up{{job="{job}"}}' for job in ("funflix-gateway", "funflix-website")]
-        observed.at = max(prometheus.scrape_after(selector, ended)
-                          for selector in selectors + [f'up{{component="{arm}"}}' for arm in ARMS])
+        selectors += [f'up{{job="funflix-components", component="{arm}"}}' for arm in ARMS] + list(ledger.values())
+        observed.at = max(prometheus.scrape_after(selector, ended) for selector in selectors)
         yield observed
 
 
@@ -305,16 +306,16 @@ NOT_CREDITED = "Feedback not credited (events in the last 5m)"
 
 def test_uncredited_feedback_counts_every_event_including_the_first_of_a_kind(observed):
     other = [arm for arm in ARMS if arm != BROADCAST_ARM]
-    expected = {**{(arm, "duplicate"): 2.0 for arm in ARMS}, **{(arm, "other_arm"): 1.0 for arm in other}}
+    expected = {**{(arm, "duplicate"): 2.0 for arm in ARMS}, **{(arm, "other_arm"): float(arm in other) for arm in ARMS}}
     assert _counts(observed, NOT_CREDITED, "{{model_name}} {{reason}}", ("model_name", "reason")) == expected
-    # over the measured window: duplicates come from increase() (the series existed), other_arm is a new series
+    # over the measured window: from increase() (the ledger's series exist at 0 from the start)
     target = _target(NOT_CREDITED, "{{model_name}} {{reason}}")
     for arm in ARMS:
         first, last = observed.window[arm]
         expr = _events_over(target.expr, f"{round((last - first) * 1000)}ms")
         found = {s["metric"]["reason"]: float(s["value"][1]) for s in observed.run(expr, at=last)
                  if s["metric"]["model_name"] == arm}
-        assert found == {"duplicate": 1.0, **({"other_arm": 1.0} if arm in other else {})}, arm
+        assert found == {"duplicate": 1.0, "other_arm": float(arm in other)}, arm
 
 
 def test_website_feedback_posts_and_backlog(observed):

@@ -47,9 +47,11 @@ def counters(metrics_url: str) -> dict[tuple[str, str], float]:
 
 
 def all_counters(stack: LocalStack) -> dict[tuple[str, str], float]:
+    """Every arm's funflix counters: Seldon's metrics port and the ledger's (what Prometheus scrapes)."""
     found = {}
     for component in stack.arms:
         found.update(counters(component.metrics_url))
+        found.update(counters(component.ledger_metrics_url))
     return found
 
 

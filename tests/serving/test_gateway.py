@@ -223,7 +223,7 @@ def test_prometheus_scrapes_every_target(http, stack):
     while True:
         result = http.get(f"{stack.prometheus_url}/api/v1/query", params={"query": "up"}, timeout=5).json()
         up = {(r["metric"]["job"], r["metric"].get("component", "")): r["value"][1] for r in result["data"]["result"]}
-        if len(up) == 1 + len(stack.components) and set(up.values()) == {"1"}:
+        if len(up) == 1 + len(stack.components) + len(stack.arms) and set(up.values()) == {"1"}:
             break
         assert time.monotonic() < deadline, f"targets not all up: {up}"
         time.sleep(1)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from seldon_core.flask_utils import SeldonMicroserviceException
 from seldon_core.user_model import SeldonNotImplementedError
+from prometheus_client.parser import text_string_to_metric_families
 from seldon_core.utils import json_to_feedback, seldon_message_to_json
 
 from funflix.serving import metric_names
@@ -15,8 +16,9 @@ from funflix.serving.RecommenderModel import RecommenderModel
 
 @pytest.fixture()
 def make_model(quick_models_root, tmp_path):
-    def make(arm="control"):
-        model = RecommenderModel(arm=arm, models_root=str(quick_models_root), ledger=str(tmp_path / f"{arm}.sqlite"))
+    def make(arm="control", replica="pod-0"):
+        model = RecommenderModel(arm=arm, models_root=str(quick_models_root), ledger=str(tmp_path / "ledger.sqlite"),
+                                 replica=replica)
         model.load()
         return model
     return make
@@ -70,36 +72,59 @@ def test_metrics_report_each_request_once(make_model):
     first = {(m["key"], m["type"], m["tags"]["arm"], m["value"] if m["type"] == "COUNTER" else None)
              for m in response.metrics}
     assert first == {(metric_names.RECOMMENDATIONS, "COUNTER", "control", 1),
-                     (metric_names.PREDICT_LATENCY, "TIMER", "control", None),
-                     (metric_names.IMPRESSIONS, "COUNTER", "control", 0),  # series exist from the start
-                     (metric_names.CLICKS, "COUNTER", "control", 0)}
+                     (metric_names.PREDICT_LATENCY, "TIMER", "control", None)}
     assert_nothing_pending(model)  # Seldon's own metrics() call after the request
     second = model.predict({"user_id": 1}, []).metrics
     assert {m["key"] for m in second} == {metric_names.RECOMMENDATIONS, metric_names.PREDICT_LATENCY}
 
 
-def _increments(message) -> dict:
-    return {(m.key, m.tags.get("reason", "")): m.value for m in message.meta.metrics}
+def ledger_counters(model) -> dict:
+    """``{(metric, reason): value}`` as the component's ledger route serves them."""
+    text = model.ledger_metrics().get_data(as_text=True)
+    return {(s.name, s.labels.get("reason", "")): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples if s.name.endswith("_total")}
+
+
+def zeros(**moved) -> dict:
+    counters = {(f"{metric_names.IMPRESSIONS}_total", ""): 0, (f"{metric_names.CLICKS}_total", ""): 0,
+                (f"{metric_names.FEEDBACK_IGNORED}_total", "duplicate"): 0,
+                (f"{metric_names.FEEDBACK_IGNORED}_total", "other_arm"): 0}
+    names = {"impressions": metric_names.IMPRESSIONS, "clicks": metric_names.CLICKS}
+    for key, value in moved.items():
+        name = names.get(key, metric_names.FEEDBACK_IGNORED)
+        counters[(f"{name}_total", "" if key in names else key)] = value
+    return counters
 
 
 def test_a_click_is_credited_once_to_the_serving_arm(make_model):
     control, other_worker, challenger = make_model("control"), make_model("control"), make_model("challenger")
+    assert ledger_counters(control) == zeros()  # series exist from the start
     response = served(control, puid="click-1")
     first = control.send_feedback_raw(feedback(response, 1))
-    assert outcome(first)["credited"] is True
-    assert _increments(first) == {(metric_names.IMPRESSIONS, ""): 1.0, (metric_names.CLICKS, ""): 1.0}
+    assert outcome(first)["credited"] is True and not first.meta.metrics
+    assert ledger_counters(control) == zeros(impressions=1, clicks=1)
     retry = other_worker.send_feedback_raw(feedback(response, 1))  # same ledger, another process
     assert outcome(retry)["outcome"] == "duplicate"
-    assert _increments(retry) == {(metric_names.FEEDBACK_IGNORED, "duplicate"): 1.0}
+    assert ledger_counters(other_worker) == zeros(impressions=1, clicks=1, duplicate=1)  # the same replica
     broadcast = challenger.send_feedback_raw(feedback(response, 1))
     assert outcome(broadcast)["outcome"] == "other_arm"
-    assert _increments(broadcast) == {(metric_names.FEEDBACK_IGNORED, "other_arm"): 1.0}
+    assert ledger_counters(challenger) == zeros(other_arm=1)
+    assert_nothing_pending(control)
+
+
+def test_each_replica_exports_what_it_credited(make_model):
+    pod_0, pod_1 = make_model("control", "pod-0"), make_model("control", "pod-1")
+    response = served(pod_0, puid="retried-1")
+    assert outcome(pod_0.send_feedback_raw(feedback(response, 1)))["credited"] is True
+    assert outcome(pod_1.send_feedback_raw(feedback(response, 1)))["outcome"] == "duplicate"  # one shared ledger
+    assert ledger_counters(pod_0) == zeros(impressions=1, clicks=1)
+    assert ledger_counters(pod_1) == zeros(duplicate=1)  # summed over replicas: one impression, one click
 
 
 def test_a_reward_of_zero_counts_an_impression_without_a_click(make_model):
     model = make_model()
-    answer = model.send_feedback_raw(feedback(served(model, puid="miss-1"), 0))
-    assert _increments(answer) == {(metric_names.IMPRESSIONS, ""): 1.0}
+    model.send_feedback_raw(feedback(served(model, puid="miss-1"), 0))
+    assert ledger_counters(model) == zeros(impressions=1)
 
 
 @pytest.mark.parametrize("change, reason", [

@@ -17,8 +17,8 @@ def stack_ports() -> dict:
 
 
 def arm_credits(stack, arm: str) -> tuple[float, float]:
-    """``(impressions, clicks)`` the arm's component has credited, summed over its workers."""
-    text = requests.get(stack.component(arm).metrics_url, timeout=5).text
+    """``(impressions, clicks)`` the arm's component has credited (its ledger's counters)."""
+    text = requests.get(stack.component(arm).ledger_metrics_url, timeout=5).text
 
     def total(name):
         return sum(float(v) for v in re.findall(rf'^{name}_total{{[^}}]*arm="{arm}"[^}}]*}} (\S+)$', text, re.M))

@@ -1,0 +1,43 @@
+"""The feedback ledger's tallies as Prometheus counters, labelled like Seldon's custom metrics.
+
+Served by each model component on its REST port (:data:`~funflix.serving.metric_names.LEDGER_METRICS_PATH`)
+and read from the ledger at scrape time, so they equal the credited feedback exactly.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from seldon_core.metrics import DEFAULT_LABELS
+
+from funflix.serving import metric_names
+from funflix.serving.feedback_ledger import CLICKS, DUPLICATE, IMPRESSIONS, OTHER_ARM
+
+
+class LedgerCollector:
+    """``funflix_impressions_total``, ``funflix_clicks_total`` and ``funflix_feedback_ignored_total{reason}``."""
+
+    def __init__(self, counts: dict[str, int], arm: str, replica: str):
+        self._counts = counts
+        self._labels = {**DEFAULT_LABELS, "arm": arm, "replica": replica}
+
+    def collect(self):
+        keys, values = list(self._labels), list(self._labels.values())
+        for name, documentation, tally in (
+                (metric_names.IMPRESSIONS, "Lists whose feedback was credited to the arm", IMPRESSIONS),
+                (metric_names.CLICKS, "Credited feedback with reward 1", CLICKS)):
+            family = CounterMetricFamily(name, documentation, labels=keys)
+            family.add_metric(values, self._counts[tally])
+            yield family
+        ignored = CounterMetricFamily(metric_names.FEEDBACK_IGNORED, "Feedback not credited, by reason",
+                                      labels=[*keys, "reason"])
+        for reason in (DUPLICATE, OTHER_ARM):
+            ignored.add_metric([*values, reason], self._counts[reason])
+        yield ignored
+
+
+def ledger_exposition(counts: dict[str, int], arm: str, replica: str) -> bytes:
+    """Prometheus text of one replica's tallies (:meth:`FeedbackLedger.counts`)."""
+    registry = CollectorRegistry()
+    registry.register(LedgerCollector(counts, arm, replica))
+    return generate_latest(registry)
