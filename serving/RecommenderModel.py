@@ -13,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
-from flask import Response
+from flask import Response, has_request_context
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from seldon_core.flask_utils import SeldonMicroserviceException
+from seldon_core.flask_utils import SeldonMicroserviceException, get_request
 from seldon_core.proto import prediction_pb2
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from seldon_core.utils import json_to_seldon_message
@@ -29,6 +29,12 @@ from funflix.serving.ledger_metrics import ledger_exposition
 from funflix.serving.recommend_request import InvalidRequest, parse_features
 
 log = logging.getLogger(__name__)
+
+
+def _request_json() -> dict:
+    """The REST feedback as Seldon parsed it (before it became a proto, where a missing reward reads 0)."""
+    body = get_request()
+    return body if isinstance(body, dict) else {}
 
 
 class RecommenderModel:
@@ -127,6 +133,9 @@ class RecommenderModel:
         the ledger so replays count once. (The raw form is needed: the plain ``send_feedback``
         hook does not see the served response's meta.)
         """
+        if has_request_context() and _request_json().get("reward") is None:
+            # proto3 reads a missing (or null) reward as 0: unchecked, it would be a silent "not clicked"
+            raise SeldonMicroserviceException("feedback needs a reward: 1 (clicked) or 0 (not clicked)")
         reward = feedback.reward
         if reward not in (0.0, 1.0):
             raise SeldonMicroserviceException(f"reward must be 0 (not clicked) or 1 (clicked), got {reward:g}")

@@ -200,6 +200,20 @@ def test_components_answer_bad_input_with_400_json_directly(http, stack):
         assert deep.status_code == 400 and "nested too deeply" in deep.json()["status"]["info"]
 
 
+@pytest.mark.parametrize("reward", ["missing", None])
+def test_a_component_refuses_feedback_without_a_reward(http, stack, read_counters, reward):
+    """Posted to the component itself, as the Seldon executor would (the gateway refuses it too)."""
+    response = predict(http, stack, {"jsonData": {"user_id": 6}}).json()
+    arm = stack.component(response["meta"]["tags"]["arm"])
+    body = {"response": response} if reward == "missing" else {"response": response, "reward": reward}
+    before = read_counters(stack)
+    answer = http.post(f"{arm.url}/api/v1.0/feedback", json=body, timeout=10)
+    assert answer.status_code == 400 and "needs a reward" in answer.json()["status"]["info"]
+    assert read_counters(stack) == before
+    credited = http.post(f"{arm.url}/api/v1.0/feedback", json={**body, "reward": 0}, timeout=10)
+    assert credited.status_code == 200 and credited.json()["jsonData"]["credited"] is True  # not burnt by the 400
+
+
 def test_component_metrics_scrape_as_prometheus_text_with_arms_told_apart(http, stack):
     for user_id in range(20, 40):
         predict(http, stack, {"jsonData": {"user_id": user_id}})
