@@ -38,3 +38,17 @@ def home(tmp_path, monkeypatch) -> Path:
     """An empty FUNFLIX_HOME so a test never touches ./var."""
     monkeypatch.setenv("FUNFLIX_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (`make install` installs Debian's postgresql): the
+    website's event store and the serving components' shared ledger."""
+    from website.postgres_server import PostgresServer, postgres_bin
+
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL binaries not installed: run `make install` (apt-get install postgresql)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from funflix import k8s
+from funflix.serving import metric_names
 from funflix.serving.experiment_config import ROUTER_NODE, load_experiment
 
 from .manifests import env_of, find
@@ -199,6 +200,22 @@ def test_components_are_wired_as_the_operator_and_wrapper_expect(default_docs):
                        "challenger": ("funflix.serving.RecommenderModel.RecommenderModel", "MODEL")}
 
 
+def _ledger_urls(docs) -> dict:
+    containers = [spec["spec"]["containers"][0]
+                  for spec in find(docs, "SeldonDeployment")["spec"]["predictors"][0]["componentSpecs"]]
+    return {c["name"]: env_of(c).get("FUNFLIX_LEDGER_URL") for c in containers}
+
+
+def test_arms_share_their_ledger_in_the_event_store_database(default_docs, helm):
+    website = env_of(find(default_docs, "Deployment", "-website")["spec"]["template"]["spec"]["containers"][0])
+    arms = [arm.name for arm in load_experiment().arms]
+    assert _ledger_urls(default_docs) == {ROUTER_NODE: None, **{arm: website["FUNFLIX_DATABASE_URL"] for arm in arms}}
+    per_pod = k8s.documents(k8s.render(k8s.load_values(sets=["model.sharedLedger=false"])))
+    assert set(_ledger_urls(per_pod).values()) == {None}
+    with pytest.raises(ValueError, match="model.sharedLedger"):
+        k8s.render(k8s.load_values(sets=["website.enabled=false", "postgresql.enabled=false"]))
+
+
 def test_website_points_at_the_executor_service_and_secrets(default_docs):
     sdep = find(default_docs, "SeldonDeployment")
     predictor = sdep["spec"]["predictors"][0]["name"]
@@ -311,12 +328,20 @@ def test_bad_set_is_a_value_error(assignment, message):
 
 def test_pod_monitor_selects_the_seldon_pods_metrics_ports(helm):
     docs = k8s.documents(k8s.render(k8s.load_values(sets=["metrics.serviceMonitor.enabled=true"])))
-    monitor = find(docs, "PodMonitor")
+    monitor = find(docs, "PodMonitor", "-components")
     sdep = find(docs, "SeldonDeployment")
     assert monitor["spec"]["selector"]["matchLabels"] == {"seldon-deployment-id": sdep["metadata"]["name"]}
     assert monitor["spec"]["podMetricsEndpoints"] == [{"port": "metrics", "path": "/prometheus", "interval": "15s"}]
     for spec in sdep["spec"]["predictors"][0]["componentSpecs"]:
         assert "metrics" in [port["name"] for port in spec["spec"]["containers"][0]["ports"]]
+    ledgers = find(docs, "PodMonitor", "-ledgers")  # the arms' impression and click counters
+    assert ledgers["spec"]["selector"]["matchLabels"] == {"seldon-deployment-id": sdep["metadata"]["name"],
+                                                         "app.kubernetes.io/component": "model"}
+    assert ledgers["spec"]["podMetricsEndpoints"] == [
+        {"port": "http", "path": metric_names.LEDGER_METRICS_PATH, "interval": "15s"}]
+    selected = [spec["metadata"]["labels"]["funflix.io/graph-node"] for spec in sdep["spec"]["predictors"][0]["componentSpecs"]
+                if spec["metadata"]["labels"]["app.kubernetes.io/component"] == "model"]
+    assert selected == [arm.name for arm in load_experiment().arms]
     website = find(docs, "ServiceMonitor")
     assert website["spec"]["endpoints"][0]["path"] == "/metrics"
     service_labels = find(docs, "Service", "-website")["metadata"]["labels"]

@@ -9,6 +9,7 @@ run here; the rendered helm test pod's script then posts to it and must pass.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -42,12 +43,27 @@ def graph_nodes(graph: dict) -> dict[str, dict]:
     return nodes
 
 
+def resolved_env(container: dict, docs: list[dict]) -> dict[str, str]:
+    """A container's env with its secretKeyRef values read from the rendered Secrets, as the kubelet does."""
+    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
+    env = {}
+    for name, value in env_of(container).items():
+        if isinstance(value, dict):
+            ref = value["secretKeyRef"]
+            value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
+        env[name] = value
+    return env
+
+
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory, quick_models_root, helm):
-    """The rendered chart's router and arms as processes, behind the local gateway."""
+def deployed(tmp_path_factory, quick_models_root, helm, postgres):
+    """The rendered chart's router and arms as processes, behind the local gateway; the event store (and
+    the arms' shared ledger) is a real PostgreSQL given as ``database.url``."""
     home = tmp_path_factory.mktemp("chart-home")
+    database = postgres.create_database("funflix_chart")
     values = k8s.load_values(sets=[f"models.mountPath={quick_models_root}", "experiment.arms[0].split=0.7",
-                                   "experiment.arms[1].split=0.3"])
+                                   "experiment.arms[1].split=0.3", "postgresql.enabled=false",
+                                   f"database.url={database}"])
     docs = k8s.documents(k8s.render(values))
     sdep = find(docs, "SeldonDeployment")
     predictor = sdep["spec"]["predictors"][0]
@@ -56,7 +72,7 @@ def deployed(tmp_path_factory, quick_models_root, helm):
     processes, addresses = [], {}
     for index, spec in enumerate(predictor["componentSpecs"]):
         container = spec["spec"]["containers"][0]
-        env = env_of(container)
+        env = resolved_env(container, docs)
         http, grpc, metrics = ports + 3 * index, ports + 3 * index + 1, ports + 3 * index + 2
         operator_env = {  # what the Seldon operator adds to a graph node's container
             "PREDICTIVE_UNIT_PARAMETERS": json.dumps(nodes[container["name"]].get("parameters", [])),
@@ -90,7 +106,7 @@ def deployed(tmp_path_factory, quick_models_root, helm):
         for process in processes:
             process.wait_healthy(deadline)  # the chart's readinessProbe paths answer 200
         yield {"docs": docs, "addresses": addresses, "gateway": f"http://127.0.0.1:{gateway_port}",
-               "metrics_path": values["seldon"]["metricsPath"]}
+               "metrics_path": values["seldon"]["metricsPath"], "database": database}
     finally:
         for process in processes:
             process.terminate()
@@ -148,25 +164,40 @@ def test_arms_serve_their_metrics_on_the_charts_port_and_path(deployed):
             assert series and all(f'model_name="{name}"' in line and f'arm="{name}"' in line for line in series)
 
 
+def test_arms_credit_feedback_in_the_ledger_the_chart_gives_them(deployed):
+    """FUNFLIX_LEDGER_URL from the database Secret: the credits land in that PostgreSQL, and the arm's
+    ledger route (the PodMonitor's http port and path) counts them."""
+    import sqlalchemy as sa
+
+    from funflix.serving import metric_names
+
+    served = requests.post(f"{deployed['gateway']}/api/v1.0/predictions", json={"jsonData": {"user_id": 3}},
+                           timeout=10).json()
+    arm = served["meta"]["tags"]["arm"]
+    answer = requests.post(f"{deployed['gateway']}/api/v1.0/feedback", json={"response": served, "reward": 1},
+                           timeout=10).json()
+    assert answer["jsonData"]["credited"] is True
+    engine = sa.create_engine(deployed["database"])
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT arm FROM ledger_credited WHERE puid = :p"),
+                            {"p": served["meta"]["puid"]}).scalar() == arm
+    engine.dispose()
+    ledger = requests.get(f"http://127.0.0.1:{deployed['addresses'][arm]['http']}{metric_names.LEDGER_METRICS_PATH}",
+                          timeout=5).text
+    assert re.search(rf'^{metric_names.CLICKS}_total{{[^}}]*model_name="{arm}"[^}}]*}} 1\.0$', ledger, re.M), ledger
+
+
 def test_website_starts_from_the_rendered_deployment(deployed, tmp_path, movielens_dir, quick_models_root):
     """The website container's command and env (Secrets resolved) start the real site; it is ready and
     shows the graph's recommendations (its gateway URL pointed at the local stand-in for the executor)."""
-    import base64
-
     port = free_port_block(1)
     database = f"sqlite:///{tmp_path / 'events.sqlite3'}"
     values = k8s.load_values(sets=[f"website.port={port}", "website.workers=1", "postgresql.enabled=false",
                                    f"database.url={database}", f"website.movielensPath={movielens_dir}",
                                    f"models.mountPath={quick_models_root}"])
     docs = k8s.documents(k8s.render(values))
-    secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
     container = find(docs, "Deployment", "-website")["spec"]["template"]["spec"]["containers"][0]
-    env = {}
-    for name, value in env_of(container).items():
-        if isinstance(value, dict):
-            ref = value["secretKeyRef"]
-            value = base64.b64decode(secrets[ref["name"]][ref["key"]]).decode()
-        env[name] = value
+    env = resolved_env(container, docs)
     assert env["FUNFLIX_DATABASE_URL"] == database
     env.update(FUNFLIX_GATEWAY_URL=deployed["gateway"], FUNFLIX_HOME=str(tmp_path / "home"),
                PATH=f"{BIN}:{os.environ['PATH']}")

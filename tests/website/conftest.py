@@ -30,19 +30,6 @@ def peer():
         yield running
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """A real PostgreSQL server for the session (`make install` installs Debian's postgresql)."""
-    from .postgres_server import PostgresServer, postgres_bin
-
-    bin_dir = postgres_bin()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL binaries not installed: run `make install` (apt-get install postgresql)")
-    server = PostgresServer(bin_dir).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """The event store's URL: a SQLite file, or a fresh database on the real PostgreSQL server."""

@@ -181,6 +181,9 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- if and .Values.website.enabled (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
 {{- fail "database: set postgresql.enabled=true, database.url or database.existingSecret (the website needs an event store)" }}
 {{- end }}
+{{- if and .Values.model.sharedLedger (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
+{{- fail "model.sharedLedger: set postgresql.enabled=true, database.url or database.existingSecret (the ledger lives in that database), or model.sharedLedger=false" }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -265,6 +268,13 @@ Container env, ports, probes and volumes shared by the router and the arms.
             value: "false"
           - name: INCLUDE_METRICS_IN_CLIENT_RESPONSE
             value: "false"
+          {{- if and (eq .serviceType "MODEL") $.Values.model.sharedLedger }}
+          - name: FUNFLIX_LEDGER_URL
+            valueFrom:
+              secretKeyRef:
+                name: {{ include "funflix.databaseSecretName" $ }}
+                key: {{ include "funflix.databaseSecretKey" $ }}
+          {{- end }}
         ports:
           - name: http
             containerPort: {{ $.Values.seldon.httpPort }}
