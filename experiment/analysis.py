@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
-from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, IMPRESSION_ID, NO_DATA, ONE_ARM_ONLY,
-                        REQUIRED_COLUMNS, STATUS, USER_ID)
+from .constants import (ARM, CLICKED, CREATED_AT, DEAD_LETTERED, DEFAULT_CONTROL, FEEDBACK_STATE, IMPRESSION_ID,
+                        NO_DATA, ONE_ARM_ONLY, REQUIRED_COLUMNS, STATUS, USER_ID)
 from .cuped import CupedSummary, CupedTest, per_user_frame
 from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
 from .intervals import wilson_interval
@@ -124,6 +124,7 @@ class AnalysisResult:
     timeline: Timeline
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    dead_lettered: int = 0  # impressions left out: Seldon refused their feedback, so no arm counted them
 
     def comparison(self, arm: str) -> Comparison:
         for c in self.comparisons:
@@ -171,6 +172,10 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
     adds a CUPED test, which then becomes the fixed-horizon test of record.
     """
     cfg = config or AnalysisConfig()
+    dead = impressions[FEEDBACK_STATE] == DEAD_LETTERED if FEEDBACK_STATE in impressions.columns else None
+    dead_lettered = int(dead.sum()) if dead is not None else 0
+    if dead_lettered:
+        impressions = impressions[~dead]
     df = sort_impressions(validate_impressions(impressions))
     still_open = int((impressions[STATUS] == "open").sum()) if STATUS in impressions.columns else 0
     arms = _arm_order(df, cfg)
@@ -245,6 +250,9 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
     if unconfigured and not cfg.adaptive_routing:
         notes.append(f"arm(s) {', '.join(unconfigured)} get traffic but have no configured share: the sample-ratio "
                      f"check flags that as a mismatch (configure the split to include them)")
+    if dead_lettered:
+        notes.append(f"{dead_lettered} impressions left out: Seldon refused their feedback for good (dead-lettered "
+                     f"in the outbox), so no arm counted them")
     if still_open:
         notes.append(f"{still_open} impressions are still open (their user may yet click): counted as not "
                      f"clicked so far")
@@ -263,7 +271,7 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
     timeline = _timeline(cumulative, arms, points, paths, cfg.alpha)
     return AnalysisResult(control=cfg.control, alpha=cfg.alpha, arms=summaries, user_level=user_level, srm=srm,
                           chi_square=chi, comparisons=tuple(comparisons), verdict=verdict, timeline=timeline,
-                          notes=tuple(notes), errors=tuple(errors))
+                          notes=tuple(notes), errors=tuple(errors), dead_lettered=dead_lettered)
 
 
 def _arm_order(df: pd.DataFrame, cfg: AnalysisConfig) -> list[str]:

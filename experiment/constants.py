@@ -10,6 +10,8 @@ CREATED_AT = "created_at"
 CLICKED = "clicked"
 REQUIRED_COLUMNS = (IMPRESSION_ID, USER_ID, ARM, CREATED_AT, CLICKED)
 STATUS = "status"  # optional: "open" rows may still be clicked
+FEEDBACK_STATE = "feedback_state"  # optional: "dead" rows (Seldon refused their feedback) are left out
+DEAD_LETTERED = "dead"
 
 DEFAULT_CONTROL = "control"
 DEFAULT_CHALLENGER = "challenger"

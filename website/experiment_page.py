@@ -36,7 +36,7 @@ def analysis_config():
 
 
 def compute(engine) -> dict:
-    """The page's context: the analysis of every impression, its plots, open rows and the outbox.
+    """The page's context: the analysis of every impression, its plots, open rows, the outbox and its dead letters.
 
     The statistics stack (scipy, matplotlib) is imported here, on the first view, so that site
     workers start in well under a second.
@@ -47,10 +47,11 @@ def compute(engine) -> dict:
     with engine.execution_options(readonly=True).connect() as conn:
         frame = store.read_impressions(conn)
         outbox = store.feedback_counts(conn)
+        dead_letters = store.dead_letters(conn)
     result = analyze(frame, analysis_config())
     plots = [figure_svg(ctr_over_time(result)), figure_svg(cumulative_lift(result))] if len(frame) else []
     return {"result": result, "plots": plots, "open_rows": int((frame["status"] == store.OPEN).sum()),
-            "outbox": outbox}
+            "outbox": outbox, "dead_letters": dead_letters}
 
 
 @bp.route("/experiment")

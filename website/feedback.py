@@ -1,9 +1,12 @@
 """Delivery of the feedback outbox to Seldon, and the housekeeping that closes stale impressions.
 
 Every impression ends with exactly one outbox row (reward 1 when clicked, 0 otherwise), written in
-the same transaction as the event that decided it. Delivery claims due rows (a lease, so two
-workers never post the same row), posts them, and marks them ``sent``; a failed post goes back to
-``pending`` with exponential backoff and is retried until it is accepted, so nothing is dropped.
+the same transaction as the event that decided it. Delivery claims one due row at a time (a lease of
+:data:`LEASE`, far longer than one post may take, so two workers never post the same row), posts
+it, and marks it ``sent``; a failed post goes back to ``pending`` with exponential backoff and is
+retried until it is accepted. A permanent refusal (a 4xx other than 408/429: Seldon will never take
+that payload) is dead-lettered instead: state ``dead`` with the refusal as ``last_error``, shown on
+``/experiment`` and in the metrics, and left out of the analysis (no arm counted it).
 The one window for a repeat is a process dying after Seldon accepted a post and before ``sent``
 was committed: the row is posted again when its lease runs out. The serving components credit a
 feedback once per ``meta.puid`` (their ledger), so such a repeat is not counted twice.
@@ -25,6 +28,7 @@ from .gateway import GatewayError
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
+LEASE = timedelta(seconds=30)  # one claimed row's post: at most FEEDBACK_TIMEOUT (2 s by default)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -32,29 +36,36 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** max(0, attempts - 1)))
 
 
-def deliver_due(engine, gateway, metrics, batch: int = 50) -> tuple[int, int]:
-    """Post due outbox rows until none is due; returns ``(sent, failed)``."""
+def deliver_due(engine, gateway, metrics) -> tuple[int, int]:
+    """Post due outbox rows, one claim each, until none is due or a post fails; returns ``(sent, failed)``.
+
+    A dead-lettered row counts as failed but does not stop the pass: the gateway is up, it refused
+    that payload. A transient failure does: the gateway is failing, the rest wait their backoff.
+    """
     sent = failed = 0
     with engine.connect() as conn:
         while True:
-            jobs = store.claim_feedback(conn, limit=batch)
+            jobs = store.claim_feedback(conn, limit=1, lease=LEASE)
             if not jobs:
                 return sent, failed
-            for job in jobs:
-                try:
-                    gateway.send_feedback(job.payload)
-                except GatewayError as exc:
-                    store.mark_feedback_failed(conn, job.id, str(exc), backoff(job.attempts))
-                    metrics.feedback_posts.labels(job.arm, str(job.reward), "failed").inc()
-                    metrics.errors.labels(f"feedback_{exc.kind}").inc()
-                    failed += 1
-                    log.warning("feedback %s (impression %s) not delivered: %s", job.id, job.impression_id, exc)
-                else:
-                    store.mark_feedback_sent(conn, job.id)
-                    metrics.feedback_posts.labels(job.arm, str(job.reward), "sent").inc()
-                    sent += 1
-            if failed:  # the gateway is failing: leave the rest to their backoff
+            (job,) = jobs
+            try:
+                gateway.send_feedback(job.payload)
+            except GatewayError as exc:
+                failed += 1
+                metrics.errors.labels(f"feedback_{exc.kind}").inc()
+                if exc.permanent:
+                    store.mark_feedback_dead(conn, job, str(exc))
+                    metrics.feedback_posts.labels(job.arm, str(job.reward), "dead").inc()
+                    log.error("feedback %s (impression %s) dead-lettered: %s", job.id, job.impression_id, exc)
+                    continue
+                store.mark_feedback_failed(conn, job, str(exc), backoff(job.attempts))
+                metrics.feedback_posts.labels(job.arm, str(job.reward), "failed").inc()
+                log.warning("feedback %s (impression %s) not delivered: %s", job.id, job.impression_id, exc)
                 return sent, failed
+            store.mark_feedback_sent(conn, job)
+            metrics.feedback_posts.labels(job.arm, str(job.reward), "sent").inc()
+            sent += 1
 
 
 def close_stale(engine, metrics, ttl_seconds: float) -> int:

@@ -24,11 +24,17 @@ CIRCUIT_BREAKING = ("timeout", "unreachable", "http_5xx")
 
 
 class GatewayError(Exception):
-    """The gateway could not be reached, timed out, or answered something unusable."""
+    """The gateway could not be reached, timed out, or answered something unusable (HTTP ``status`` if it answered)."""
 
-    def __init__(self, message: str, kind: str = "error"):
+    def __init__(self, message: str, kind: str = "error", status: int | None = None):
         super().__init__(message)
         self.kind = kind
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """A refusal of the request itself (4xx), which a retry would meet again (not 408, 429)."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in (408, 429)
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,8 @@ class SeldonGateway:
                                           timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
             if response.status >= 400:
                 outcome = f"http_{response.status // 100}xx"
-                raise GatewayError(f"{path} answered {response.status}: {response.data[:200]!r}", outcome)
+                raise GatewayError(f"{path} answered {response.status}: {response.data[:200]!r}", outcome,
+                                   status=response.status)
             try:
                 return json.loads(response.data)
             except ValueError as exc:

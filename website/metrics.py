@@ -35,7 +35,7 @@ class WebsiteMetrics:
                                     "Click requests by result (counted, repeat, extra_item, late, refused_<status>)",
                                     ["result"], registry=r)
         self.feedback_posts = Counter("funflix_website_feedback_posts_total",
-                                      "Feedback posts to Seldon by arm, reward and outcome (sent, failed)",
+                                      "Feedback posts to Seldon by arm, reward and outcome (sent, failed, dead: refused for good)",
                                       ["arm", "reward", "outcome"], registry=r)
         self.page_seconds = Histogram("funflix_website_page_render_seconds", "Page render time by page",
                                       ["page"], buckets=PAGE_BUCKETS, registry=r)
@@ -74,7 +74,7 @@ class OutboxCollector:
 
     def collect(self):
         family = GaugeMetricFamily("funflix_website_feedback_outbox",
-                                   "Feedback outbox rows by arm, reward and state (pending, sending, sent)",
+                                   "Feedback outbox rows by arm, reward and state (pending, sending, sent, dead)",
                                    labels=["arm", "reward", "state"])
         try:
             counts = self._count_rows()

@@ -19,9 +19,10 @@ Tables
     counted; the same item twice is one row.
 ``feedback``
     The outbox: exactly one row per non-fallback impression (unique ``impression_id``) holding the
-    Seldon feedback payload and its delivery ``state`` (``pending`` -> ``sending`` -> ``sent``).
-    Rows are written in the same transaction as the event that decides the reward, so a crash can
-    leave neither a counted click without its feedback nor a feedback without its click.
+    Seldon feedback payload and its delivery ``state`` (``pending`` -> ``sending`` -> ``sent``, or
+    ``dead`` when Seldon refused it for good: ``last_error`` says why, ``dead_at`` when). Rows are
+    written in the same transaction as the event that decides the reward, so a crash can leave
+    neither a counted click without its feedback nor a feedback without its click.
 
 Transactions on SQLite start with ``BEGIN IMMEDIATE`` (the write lock is taken up front, so a
 read-then-write transaction never fails on lock upgrade); the database runs in WAL mode with
@@ -98,6 +99,7 @@ feedback = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
+    sa.Column("dead_at", sa.DateTime(timezone=True)),  # migration 2
     sa.Index("ix_feedback_state_next", "state", "next_attempt_at"),
 )
 
@@ -107,11 +109,20 @@ def _v1_initial_schema(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v2_dead_letters(conn: sa.Connection) -> None:
+    """Feedback Seldon refused for good is kept as ``dead`` with its time (and ``last_error``).
+
+    A store created at version 1 gets the column; a new one has it from the table definition."""
+    if "dead_at" not in {column["name"] for column in sa.inspect(conn).get_columns("feedback")}:
+        column_type = feedback.c.dead_at.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(f"ALTER TABLE feedback ADD COLUMN dead_at {column_type}")
+
+
 #: Ordered migrations ``(version, function(connection))``; append, never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (2, _v2_dead_letters)]
 
 OPEN, CLICKED, UNCLICKED, FALLBACK = "open", "clicked", "unclicked", "fallback"
-PENDING, SENDING, SENT = "pending", "sending", "sent"
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
 def utcnow() -> datetime:
@@ -322,6 +333,8 @@ def close_stale_impressions(conn: sa.Connection, older_than: timedelta, now: dat
 
 @dataclass(frozen=True)
 class FeedbackJob:
+    """A claimed outbox row; ``attempts`` also identifies the claim (a later claim of the row raises it)."""
+
     id: int
     impression_id: str
     arm: str
@@ -330,11 +343,12 @@ class FeedbackJob:
     attempts: int
 
 
-def claim_feedback(conn: sa.Connection, limit: int = 50, lease: timedelta = timedelta(seconds=30),
+def claim_feedback(conn: sa.Connection, limit: int = 1, lease: timedelta = timedelta(seconds=30),
                    now: datetime | None = None) -> list[FeedbackJob]:
     """Claim up to ``limit`` due outbox rows for delivery (``pending`` -> ``sending``).
 
-    A claim is a lease: a row whose sender died is due again once ``claimed_until`` passes.
+    A claim is a lease: a row whose sender died is due again once ``claimed_until`` passes, so the
+    lease must outlast posting every claimed row (the sender claims one row per post).
     Claims are conditional UPDATEs, so two workers never both claim the same row.
     """
     now = now or utcnow()
@@ -355,20 +369,44 @@ def claim_feedback(conn: sa.Connection, limit: int = 50, lease: timedelta = time
     return jobs
 
 
-def mark_feedback_sent(conn: sa.Connection, job_id: int, now: datetime | None = None) -> None:
+def _own_claim(job: FeedbackJob):
+    """The row while ``job``'s claim holds it (not after its lease ran out and another sender claimed it)."""
+    return sa.and_(feedback.c.id == job.id, feedback.c.state == SENDING, feedback.c.attempts == job.attempts)
+
+
+def mark_feedback_sent(conn: sa.Connection, job: FeedbackJob, now: datetime | None = None) -> bool:
+    """``sending`` -> ``sent``; False when the claim was lost."""
     with transaction(conn):
-        conn.execute(feedback.update().where(feedback.c.id == job_id, feedback.c.state == SENDING)
-                     .values(state=SENT, sent_at=now or utcnow(), claimed_until=None, last_error=None))
+        return bool(conn.execute(feedback.update().where(_own_claim(job))
+                                 .values(state=SENT, sent_at=now or utcnow(), claimed_until=None,
+                                         last_error=None)).rowcount)
 
 
-def mark_feedback_failed(conn: sa.Connection, job_id: int, error: str, retry_in: timedelta,
-                         now: datetime | None = None) -> None:
-    """Put a claimed row back to ``pending``, due again after ``retry_in``."""
+def mark_feedback_failed(conn: sa.Connection, job: FeedbackJob, error: str, retry_in: timedelta,
+                         now: datetime | None = None) -> bool:
+    """Put a claimed row back to ``pending``, due again after ``retry_in``; False when the claim was lost."""
     now = now or utcnow()
     with transaction(conn):
-        conn.execute(feedback.update().where(feedback.c.id == job_id, feedback.c.state == SENDING)
-                     .values(state=PENDING, next_attempt_at=now + retry_in, claimed_until=None,
-                             last_error=error[:2000]))
+        return bool(conn.execute(feedback.update().where(_own_claim(job))
+                                 .values(state=PENDING, next_attempt_at=now + retry_in, claimed_until=None,
+                                         last_error=error[:2000])).rowcount)
+
+
+def mark_feedback_dead(conn: sa.Connection, job: FeedbackJob, reason: str, now: datetime | None = None) -> bool:
+    """A claimed row Seldon refused for good: ``dead`` with the ``reason``, never posted again."""
+    with transaction(conn):
+        return bool(conn.execute(feedback.update().where(_own_claim(job))
+                                 .values(state=DEAD, dead_at=now or utcnow(), claimed_until=None,
+                                         last_error=reason[:2000])).rowcount)
+
+
+def dead_letters(conn: sa.Connection, limit: int = 5) -> list[tuple[str, str, datetime]]:
+    """The latest dead-lettered rows: ``(impression_id, reason, dead_at)``, newest first."""
+    with transaction(conn):
+        rows = conn.execute(sa.select(feedback.c.impression_id, feedback.c.last_error, feedback.c.dead_at)
+                            .where(feedback.c.state == DEAD)
+                            .order_by(feedback.c.dead_at.desc(), feedback.c.id.desc()).limit(limit)).all()
+    return [(row.impression_id, row.last_error or "", as_utc(row.dead_at)) for row in rows]
 
 
 def arm_counts(conn: sa.Connection) -> dict[str, tuple[int, int]]:
@@ -431,7 +469,8 @@ def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: 
         ``user_id`` (int64), ``arm`` (str), ``model_name``, ``model_version``, ``strategy``,
         ``created_at`` (UTC datetime), ``clicked`` (0/1), ``clicked_at`` (UTC datetime or NaT),
         ``clicked_item`` (Int64), ``status`` (open/clicked/unclicked) and ``feedback_state``
-        (none/pending/sending/sent). Open impressions count as not clicked (yet).
+        (none/pending/sending/sent/dead). Open impressions count as not clicked (yet); the analysis
+        leaves out dead-lettered ones (Seldon refused their feedback, so no arm counted them).
     """
     url = sa.engine.make_url(db_url or default_url())
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):

@@ -113,11 +113,11 @@ def test_outbox_claims_are_exclusive_and_failures_wait_their_backoff(conn, engin
     assert [(j.impression_id, j.reward, j.attempts) for j in jobs] == [("a" * 32, 0, 1)]
     with engine.connect() as other:
         assert store.claim_feedback(other, now=now) == []
-    store.mark_feedback_failed(conn, jobs[0].id, "down", timedelta(seconds=10), now=now)
+    store.mark_feedback_failed(conn, jobs[0], "down", timedelta(seconds=10), now=now)
     assert store.claim_feedback(conn, now=now + timedelta(seconds=5)) == []
     retry = store.claim_feedback(conn, now=now + timedelta(seconds=11))
     assert [j.attempts for j in retry] == [2]
-    store.mark_feedback_sent(conn, retry[0].id)
+    store.mark_feedback_sent(conn, retry[0])
     assert outbox(conn) == [("a" * 32, 0, store.SENT)]
     assert store.claim_feedback(conn, now=now + timedelta(hours=1)) == []
 
