@@ -62,6 +62,7 @@ DEFAULTS = {
     "GATEWAY_TIMEOUT": 0.5,  # seconds for a recommendation before the fallback row is shown
     "GATEWAY_RETRY_AFTER": 2.0,  # seconds to skip the gateway after a failure
     "FEEDBACK_TIMEOUT": 2.0,  # seconds per feedback post
+    "FEEDBACK_LEASE": 30.0,  # seconds a sender holds a claimed outbox row (one post): over 2 x FEEDBACK_TIMEOUT
     "DATABASE_URL": "",  # SQLAlchemy URL; empty means SQLite under paths.sub("website")
     "SECRET_KEY": "",  # signs sessions and click tokens; empty means a key kept in paths.sub("website")
     "RECS_K": 10,  # items in the "Recommended for you" row

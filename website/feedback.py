@@ -1,8 +1,8 @@
 """Delivery of the feedback outbox to Seldon, and the housekeeping that closes stale impressions.
 
 Every impression ends with exactly one outbox row (reward 1 when clicked, 0 otherwise), written in
-the same transaction as the event that decided it. Delivery claims one due row at a time (a lease of
-:data:`LEASE`, far longer than one post may take, so two workers never post the same row), posts
+the same transaction as the event that decided it. Delivery claims one due row at a time (a lease,
+``FEEDBACK_LEASE``, longer than one post may take, so two workers never post the same row), posts
 it, and marks it ``sent``; a failed post goes back to ``pending`` with exponential backoff and is
 retried until it is accepted. A permanent refusal (a 4xx other than 408/429: Seldon will never take
 that payload) is dead-lettered instead: state ``dead`` with the refusal as ``last_error``, shown on
@@ -28,7 +28,6 @@ from .gateway import GatewayError
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0
-LEASE = timedelta(seconds=30)  # one claimed row's post: at most FEEDBACK_TIMEOUT (2 s by default)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -36,7 +35,7 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** max(0, attempts - 1)))
 
 
-def deliver_due(engine, gateway, metrics) -> tuple[int, int]:
+def deliver_due(engine, gateway, metrics, lease: timedelta) -> tuple[int, int]:
     """Post due outbox rows, one claim each, until none is due or a post fails; returns ``(sent, failed)``.
 
     A dead-lettered row counts as failed but does not stop the pass: the gateway is up, it refused
@@ -45,7 +44,7 @@ def deliver_due(engine, gateway, metrics) -> tuple[int, int]:
     sent = failed = 0
     with engine.connect() as conn:
         while True:
-            jobs = store.claim_feedback(conn, limit=1, lease=LEASE)
+            jobs = store.claim_feedback(conn, limit=1, lease=lease)
             if not jobs:
                 return sent, failed
             (job,) = jobs

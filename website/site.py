@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from datetime import timedelta
 
 from . import feedback, store
 from .catalog import Catalog, load_catalog
@@ -19,7 +20,11 @@ class Site:
     """Engine, gateway client, metrics, tokens, and the lazily loaded catalogue and similar-items model."""
 
     def __init__(self, config):
+        if config["FEEDBACK_LEASE"] <= 2 * config["FEEDBACK_TIMEOUT"]:  # a post may take connect + read timeouts
+            raise ValueError(f"FEEDBACK_LEASE ({config['FEEDBACK_LEASE']} s) must exceed twice FEEDBACK_TIMEOUT "
+                             f"({config['FEEDBACK_TIMEOUT']} s): a row would be claimed again while being posted")
         self.config = config
+        self.feedback_lease = timedelta(seconds=config["FEEDBACK_LEASE"])
         self.engine = store.create_store_engine(config["DATABASE_URL"])
         store.migrate(self.engine)
         self.metrics = WebsiteMetrics()
@@ -89,12 +94,12 @@ class Site:
         if self.housekeeper is not None:
             self.housekeeper.wake()
         else:
-            feedback.deliver_due(self.engine, self.gateway, self.metrics)
+            feedback.deliver_due(self.engine, self.gateway, self.metrics, self.feedback_lease)
 
     def housekeeping(self) -> tuple[int, int]:
         """Close stale impressions, then deliver due feedback; returns ``(sent, failed)``."""
         feedback.close_stale(self.engine, self.metrics, self.config["IMPRESSION_TTL"])
-        return feedback.deliver_due(self.engine, self.gateway, self.metrics)
+        return feedback.deliver_due(self.engine, self.gateway, self.metrics, self.feedback_lease)
 
     def close(self) -> None:
         if self.housekeeper is not None:

@@ -40,8 +40,10 @@ def feedback_backlog() -> timeseries.Panel:
     return (default_timeseries().title("Feedback outbox backlog").unit("short").min(0).span(8)
             .description("Website outbox rows not yet accepted by Seldon (pending or being sent); 0 when all "
                          "are delivered. A growing backlog means clicks are recorded in the event store but not "
-                         "yet counted by the components, so the CTR panels lag.")
-            .with_target(prometheus_query(promql.outbox_backlog(), "not yet delivered")))
+                         "yet counted by the components, so the CTR panels lag. Dead-lettered: rows Seldon "
+                         "refused for good (a 4xx), never retried, left out of the analysis; see /experiment.")
+            .with_target(prometheus_query(promql.outbox_backlog(), "not yet delivered"))
+            .with_target(prometheus_query(promql.outbox_rows(promql.DEAD_LETTERED), "dead-lettered")))
 
 
 def errors() -> timeseries.Panel:

@@ -44,7 +44,8 @@ WEBSITE_PAGE_SECONDS = "funflix_website_page_render_seconds"
 WEBSITE_SELDON_SECONDS = "funflix_website_seldon_request_seconds"
 WEBSITE_ERRORS = "funflix_website_errors_total"
 NOT_OPS_PAGES = 'page!~"ops[.].*"'  # health checks and /metrics are not pages users see
-UNSENT = 'state!="sent"'
+UNSENT = 'state=~"pending|sending"'
+DEAD_LETTERED = 'state="dead"'  # refused by Seldon for good: never retried, in no arm's counters
 FAILED_HTTP = 'code!~"2.."'
 FAILED_HTTP_OR_GRPC = 'code!~"2..|OK"'
 
@@ -95,9 +96,14 @@ def events(metric: str, by: Sequence[str], *matchers: str) -> str:
     return _sum(f"(increase({series}[{window}]) and {series} offset {window}) or {series}", by)
 
 
+def outbox_rows(state: str) -> str:
+    """Website outbox rows in ``state`` (a matcher): 0, not empty, while the website is scraped and none is."""
+    return f"sum({selector(WEBSITE_FEEDBACK_OUTBOX, state)}) or 0 * sum({WEBSITE_FEEDBACK_OUTBOX})"
+
+
 def outbox_backlog() -> str:
-    """Website outbox rows not yet sent: 0 (not empty) while the website is scraped and all are sent."""
-    return f"sum({selector(WEBSITE_FEEDBACK_OUTBOX, UNSENT)}) or 0 * sum({WEBSITE_FEEDBACK_OUTBOX})"
+    """Website outbox rows not yet sent and still to be tried (pending or being sent)."""
+    return outbox_rows(UNSENT)
 
 
 def ctr(arm: str, window: str | None = None) -> str:

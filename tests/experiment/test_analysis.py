@@ -102,3 +102,16 @@ def test_fallback_rows_and_contract_violations(impressions_factory):
         AnalysisConfig(expected_split={"control": 1.0, "challenger": 0.0})
     with pytest.raises(ValueError, match="decision rule"):
         AnalysisConfig(decision_rule="vibes")
+
+
+def test_dead_lettered_impressions_are_left_out_and_counted(impressions_factory):
+    frame = impressions_factory(n=2_000, seed=3)
+    frame["feedback_state"] = "sent"
+    dead = frame.index[:40]
+    frame.loc[dead, "feedback_state"] = "dead"  # Seldon refused their feedback: no arm counted them
+    result = analyze(frame)
+    kept = analyze(frame.drop(index=dead).drop(columns="feedback_state"))
+    assert result.dead_lettered == 40 and kept.dead_lettered == 0
+    assert result.arms == kept.arms and result.verdict == kept.verdict
+    assert any("40 impressions left out" in note for note in result.notes)
+    assert result.to_dict()["dead_lettered"] == 40

@@ -3,7 +3,9 @@
 It is a test peer (the other side of the wire), not a stand-in for website code: it answers
 ``/api/v1.0/predictions`` like the A/B graph (sticky arm by user id, ``meta.routing``,
 ``meta.tags``) and records every ``/api/v1.0/feedback`` body it accepts. ``mode`` switches it to
-"down" (503), "slow" (sleeps ``delay`` seconds) or "no_routing" (omits ``meta.routing``).
+"down" (503), "slow" (sleeps ``delay`` seconds) or "no_routing" (omits ``meta.routing``). Each
+feedback post takes ``feedback_delay`` seconds; feedback for ``refused_users`` gets a 400 (counted in
+``refused``), as a gateway refusing a payload would.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class SeldonPeer:
         self.mode = "ok"
         self.delay = 1.0
         self.feedback: list[dict] = []
+        self.feedback_delay = 0.0
+        self.refused_users: set[int] = set()
+        self.refused: list[dict] = []
         self.predictions = 0
         self._lock = threading.Lock()
         peer = self
@@ -40,8 +45,12 @@ class SeldonPeer:
                 if self.path == "/api/v1.0/predictions":
                     return self._send(200, peer.predict(body))
                 if self.path == "/api/v1.0/feedback":
+                    time.sleep(peer.feedback_delay)
+                    refused = body["response"]["jsonData"]["user_id"] in peer.refused_users
                     with peer._lock:
-                        peer.feedback.append(body)
+                        (peer.refused if refused else peer.feedback).append(body)
+                    if refused:
+                        return self._send(400, {"status": {"code": 400, "info": "payload refused by the peer"}})
                     return self._send(200, {"meta": {}, "data": {"ndarray": []}})
                 return self._send(404, {"status": {"code": 404}})
 

@@ -27,6 +27,12 @@ def test_a_malformed_variable_is_named(monkeypatch):
         create_app()
 
 
+def test_a_feedback_lease_shorter_than_a_post_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="FEEDBACK_LEASE"):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "SECRET_KEY": "k",
+                    "FEEDBACK_TIMEOUT": 2.0, "FEEDBACK_LEASE": 3.0, "HOUSEKEEPING_INTERVAL": 0})
+
+
 def test_workers_share_one_stored_secret_key(home):
     apps = [create_app({"HOUSEKEEPING_INTERVAL": 0}) for _ in range(2)]
     try:

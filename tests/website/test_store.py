@@ -44,6 +44,44 @@ def test_migrations_are_recorded_and_idempotent(engine):
     assert versions == [v for v, _ in store.MIGRATIONS]
 
 
+def test_migration_2_adds_dead_letters_to_a_version_1_store(engine, conn):
+    impression(conn, "a" * 32)
+    store.close_user_impressions(conn, 7)
+    with store.transaction(conn):  # the store as version 1 left it
+        conn.exec_driver_sql("ALTER TABLE feedback DROP COLUMN dead_at")
+        conn.execute(store.schema_version.delete().where(store.schema_version.c.version == 2))
+    assert store.migrate(engine) == 2
+    assert "dead_at" in {c["name"] for c in sa.inspect(engine).get_columns("feedback")}
+    (job,) = store.claim_feedback(conn)
+    assert store.mark_feedback_dead(conn, job, "answered 400: bad payload")
+    assert [(i, state) for i, _, state in outbox(conn)] == [("a" * 32, store.DEAD)]
+
+
+def test_dead_letters_are_never_claimed_again_and_keep_their_reason(conn):
+    for user in (7, 8):
+        impression(conn, uuid.uuid4().hex, user_id=user)
+        store.close_user_impressions(conn, user)
+    now = store.utcnow()
+    refused, accepted = store.claim_feedback(conn, limit=2, now=now)
+    assert store.mark_feedback_dead(conn, refused, "answered 400: no reward", now=now)
+    assert store.mark_feedback_sent(conn, accepted)
+    assert store.claim_feedback(conn, now=now + timedelta(days=1)) == []
+    assert store.dead_letters(conn) == [(refused.impression_id, "answered 400: no reward", now)]
+    assert store.feedback_counts(conn) == {("control", 0, store.DEAD): 1, ("control", 0, store.SENT): 1}
+
+
+def test_a_sender_whose_lease_ran_out_cannot_mark_the_row(conn):
+    impression(conn, "a" * 32)
+    store.close_user_impressions(conn, 7)
+    now = store.utcnow()
+    (slow,) = store.claim_feedback(conn, lease=timedelta(seconds=1), now=now)
+    (other,) = store.claim_feedback(conn, now=now + timedelta(seconds=2))  # the lease ran out
+    assert not store.mark_feedback_sent(conn, slow)
+    assert not store.mark_feedback_dead(conn, slow, "late")
+    assert store.mark_feedback_sent(conn, other)
+    assert outbox(conn) == [("a" * 32, 0, store.SENT)]
+
+
 def test_new_row_closes_the_users_open_rows_with_reward_zero(conn):
     assert impression(conn, "a" * 32) == []
     assert impression(conn, "b" * 32, user_id=8) == []
