@@ -11,7 +11,8 @@ Side by side, for the same posts:
 - ledger: ``funflix_impressions_total`` / ``funflix_clicks_total`` from the feedback ledger (what the
   dashboard reads);
 - seldon: seldon-core's own ``seldon_api_model_feedback_total`` (feedback with a non-zero reward), kept
-  in the wrapper's per-worker shared dict, the path the counters took before: expected = the clicks posted.
+  in the wrapper's per-worker shared dict, the path the counters took before (now with its update
+  serialised per process, ``funflix.serving.seldon_metrics_lock``): expected = the clicks posted.
 
 Then ``--copy-trials`` clicks posted as 8 concurrent copies each: how often the ledger's click counter
 moved by exactly one. And the served-lists counter (still Seldon's, ``funflix_recommendations_total``)

@@ -35,6 +35,7 @@ from seldon_core.flask_utils import SeldonMicroserviceException
 from funflix.serving.component_errors import error_blueprint
 from funflix.serving.experiment_config import ROUTING_MODES
 from funflix.serving.recommend_request import InvalidRequest, parse_features
+from funflix.serving.seldon_metrics_lock import serialise_updates
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class ABRouter:
         self._lock = threading.Lock()
         self._rng = None
         self.model_error_handler = error_blueprint()  # Seldon registers it on the component's Flask app
+        serialise_updates()  # routing decisions counted by Seldon's metrics: lose none
         log.info("router %s over %s with split %s", mode, self.arm_names, splits)
 
     def load(self) -> None:

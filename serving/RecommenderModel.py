@@ -27,6 +27,7 @@ from funflix.serving.experiment_config import NODE_NAME
 from funflix.serving.feedback_ledger import CREDITED, OTHER_ARM, FeedbackLedger
 from funflix.serving.ledger_metrics import ledger_exposition
 from funflix.serving.recommend_request import InvalidRequest, parse_features
+from funflix.serving.seldon_metrics_lock import serialise_updates
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class RecommenderModel:
         # Seldon registers this blueprint on the component's Flask app: bad-input guards and the ledger's metrics
         self.model_error_handler = error_blueprint()
         self.model_error_handler.add_url_rule(metric_names.LEDGER_METRICS_PATH, "ledger_metrics", self.ledger_metrics)
+        serialise_updates()  # served lists and latency go through Seldon's metrics: lose none
 
     def load(self) -> None:
         """Load the artifact (once per gunicorn worker, after the fork)."""

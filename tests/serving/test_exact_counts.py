@@ -1,5 +1,6 @@
 """Counters equal the credited counts under concurrent feedback: the real stack (two gunicorn workers
-with two threads per arm), 16 feedback posts at a time through the gateway, with and without duplicates."""
+with two threads per arm), 16 feedback posts at a time through the gateway, with and without duplicates;
+and the served-lists counter equals the lists served 16 at a time."""
 
 from __future__ import annotations
 
@@ -55,6 +56,21 @@ def test_counters_equal_credited_feedback_posted_16_at_a_time(http, stack, read_
     credited = _credited(answers)
     assert sum(credited[("funflix_impressions_total", arm)] for arm in stack.config.arm_names) == LISTS
     assert _moved(before, read_counters(stack)) == credited
+
+
+def test_lists_served_16_at_a_time_are_all_counted(stack, read_counters):
+    """The served-lists counter stays Seldon's (its per-worker update is serialised per process)."""
+    import requests
+
+    before = read_counters(stack)
+    url = f"{stack.gateway_url}/api/v1.0/predictions"
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        served = list(pool.map(lambda u: requests.post(url, json={"jsonData": {"user_id": u, "k": 2}}, timeout=30)
+                               .json()["meta"]["tags"]["arm"], range(4000, 4000 + LISTS)))
+    after = read_counters(stack)
+    for arm, n in Counter(served).items():
+        key = ("funflix_recommendations_total", arm)
+        assert after[key] - before.get(key, 0) == n, arm
 
 
 def test_a_click_posted_as_8_concurrent_copies_moves_the_counters_once(http, stack, read_counters):
