@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Response, has_request_context
@@ -19,6 +20,7 @@ from seldon_core.flask_utils import SeldonMicroserviceException, get_request
 from seldon_core.proto import prediction_pb2
 from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 from seldon_core.utils import json_to_seldon_message
+from sqlalchemy.exc import SQLAlchemyError
 
 from funflix import paths
 from funflix.serving import metric_names
@@ -147,11 +149,12 @@ class RecommenderModel:
         served = meta.tags.get("arm")
         if served is None or served.WhichOneof("kind") != "string_value":
             raise SeldonMicroserviceException("the served response has no meta.tags.arm naming the arm that served it")
-        if served.string_value != self.arm:
-            self.ledger.ignore_other_arm()
-            outcome = OTHER_ARM
-        else:
-            outcome = self.ledger.credit(meta.puid, int(reward))
+        with self._ledger_available():
+            if served.string_value != self.arm:
+                self.ledger.ignore_other_arm()
+                outcome = OTHER_ARM
+            else:
+                outcome = self.ledger.credit(meta.puid, int(reward))
         return json_to_seldon_message({
             "jsonData": {"arm": self.arm, "puid": meta.puid, "reward": reward, "outcome": outcome,
                          "credited": outcome == CREDITED},
@@ -167,8 +170,20 @@ class RecommenderModel:
 
     def ledger_metrics(self) -> Response:
         """This replica's ledger tallies as Prometheus counters (exact: read from the ledger at scrape time)."""
-        body = ledger_exposition(self.ledger.counts(), self.arm, self.replica)
-        return Response(body, mimetype=CONTENT_TYPE_LATEST)
+        with self._ledger_available():
+            counts = self.ledger.counts()
+        return Response(ledger_exposition(counts, self.arm, self.replica), mimetype=CONTENT_TYPE_LATEST)
+
+    @contextmanager
+    def _ledger_available(self):
+        """A ledger database that fails (down, locked past its timeout) is a 503: retry later, nothing counted."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            log.error("arm %s: feedback ledger unavailable: %s", self.arm, exc)
+            raise SeldonMicroserviceException(f"arm {self.arm}: feedback ledger unavailable "
+                                              f"({exc.__class__.__name__}); retry later", status_code=503,
+                                              reason="MICROSERVICE_NOT_READY") from None
 
     def _record(self, *metrics: dict) -> None:
         self._local.__dict__.setdefault("pending", []).extend(metrics)
@@ -176,10 +191,10 @@ class RecommenderModel:
     def metrics(self) -> list[dict]:
         """This thread's metric increments since the last call: the served-lists COUNTER and the latency TIMER.
 
-        ``predict`` hands them to Seldon with its answer. Seldon also
-        calls ``metrics()`` after every request and then pays a shared-memory update (six round
-        trips to a multiprocessing manager, ~0.4 ms) even for an empty list, so with nothing new
-        this answers Seldon's "not implemented", which skips that update.
+        ``predict`` hands them to Seldon with its answer. Seldon also calls ``metrics()`` after
+        every request and then pays a shared-memory update (six round trips to a multiprocessing
+        manager, ~0.4 ms) even for an empty list, so with nothing new this answers Seldon's "not
+        implemented", which skips that update.
         """
         pending = self._local.__dict__.pop("pending", [])
         if not pending:

@@ -172,6 +172,8 @@ class LocalStack:
         for component in self.components:
             found[component.name] = component.url
             found[f"{component.name} metrics"] = component.metrics_url
+        for component in self.arms:
+            found[f"{component.name} ledger metrics"] = component.ledger_metrics_url
         return found
 
     # ---- processes

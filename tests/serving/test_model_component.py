@@ -150,3 +150,17 @@ def test_bad_graph_parameters_fail_at_start(quick_models_root):
         RecommenderModel(arm="Control!")
     with pytest.raises(FileNotFoundError):
         RecommenderModel(arm="control", version="v0-missing", models_root=str(quick_models_root)).load()
+
+
+def test_a_failing_ledger_is_a_503_and_counts_nothing(make_model):
+    model = make_model()
+    with model.ledger.engine.begin() as conn:  # the database loses its tables (a broken or foreign database)
+        conn.exec_driver_sql("DROP TABLE ledger_tallies")
+    with pytest.raises(SeldonMicroserviceException) as caught:
+        model.send_feedback_raw(feedback(served(model, puid="lost-1"), 1))
+    assert caught.value.status_code == 503 and "feedback ledger unavailable" in caught.value.message
+    with pytest.raises(SeldonMicroserviceException) as caught:
+        model.ledger_metrics()
+    assert caught.value.status_code == 503
+    with model.ledger.engine.connect() as conn:  # the credit was rolled back with its tally
+        assert conn.exec_driver_sql("SELECT count(*) FROM ledger_credited").scalar() == 0
