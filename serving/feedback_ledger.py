@@ -126,6 +126,3 @@ class FeedbackLedger:
         with self.engine.connect() as conn:
             found = dict(conn.execute(query).all())
         return {name: int(found.get(name, 0)) for name in TALLIES}
-
-    def dispose(self) -> None:
-        self.engine.dispose()
