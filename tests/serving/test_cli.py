@@ -53,7 +53,7 @@ def test_up_starts_everything_and_ctrl_c_stops_it_all(tmp_path, quick_models_roo
         assert http_status(f"http://127.0.0.1:{base + 2}/-/ready") == 200
         assert f"http://127.0.0.1:{base + 1}" in output
         assert http_status(f"http://127.0.0.1:{base + 1}/healthz") == 200
-        jobs = {"funflix-gateway", "funflix-components", "funflix-website"}
+        jobs = {"funflix-gateway", "funflix-components", "funflix-ledgers", "funflix-website"}
         while True:  # Prometheus scrapes every part (5 s interval)
             result = requests.get(f"http://127.0.0.1:{base + 2}/api/v1/query", params={"query": "min by (job) (up)"},
                                   timeout=5).json()["data"]["result"]

@@ -27,6 +27,7 @@ COPIES_OF = 2  # this member's click arrives as 8 concurrent requests
 def _visit(site: str, member: int) -> None:
     """Sign in, a row (clicked by even members), a second row, sign out."""
     with requests.Session() as browser:
+        browser.headers["Connection"] = "close"  # no stale keep-alive connection reused after a slow step
         assert browser.post(f"{site}/signin", data={"user_id": str(member)}, allow_redirects=False).status_code == 302
         home = browser.get(f"{site}/", timeout=30).text
         assert 'data-fallback="false"' in home

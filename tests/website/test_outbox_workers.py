@@ -34,6 +34,7 @@ REFUSED = {3, 8}
 def _visit(site: str, member: int) -> None:
     """Sign in, two rows (the first clicked for even members), sign out: two outbox rows."""
     with requests.Session() as browser:
+        browser.headers["Connection"] = "close"  # no stale keep-alive connection reused after a slow step
         assert browser.post(f"{site}/signin", data={"user_id": str(member)}, allow_redirects=False).status_code == 302
         home = browser.get(f"{site}/", timeout=10).text
         if member % 2 == 0:
