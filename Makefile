@@ -30,10 +30,10 @@ define install_locked
 	touch $(1)/.installed
 endef
 
-$(VENV)/.installed: requirements/main.txt requirements/main-build.txt
+$(VENV)/.installed: requirements/main.txt requirements/main-build.txt pyproject.toml
 	$(call install_locked,$(VENV),main)
 
-$(SERVING_VENV)/.installed: requirements/serving.txt requirements/serving-build.txt
+$(SERVING_VENV)/.installed: requirements/serving.txt requirements/serving-build.txt pyproject.toml
 	$(call install_locked,$(SERVING_VENV),serving)
 
 # Re-resolve both locks from pyproject.toml, keeping current pins where allowed (UPGRADE=1: newest).
