@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tomllib
@@ -22,6 +23,7 @@ from funflix.paths import REPO_ROOT
 SERVING_PYTHON_VARIABLE = "FUNFLIX_SERVING_PYTHON"
 MICROSERVICE = "seldon-core-microservice"
 FINGERPRINT_PREFIX = "# funflix-inputs-sha256: "
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,11 @@ def locked_fingerprint(lock: Path) -> str | None:
         if line.startswith(FINGERPRINT_PREFIX):
             return line[len(FINGERPRINT_PREFIX):].strip()
     return None
+
+
+def locked_pins(lock: Path) -> dict[str, str]:
+    """``{name: version}`` of a lock file's ``name==version`` pins (names normalized as PEP 503 says)."""
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in _PIN.findall(lock.read_text())}
 
 
 def serving_bin() -> Path:

@@ -11,16 +11,12 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from funflix.environments import ENVIRONMENTS, MAIN, SERVING, fingerprint, lock_inputs, locked_fingerprint
+from funflix.environments import (ENVIRONMENTS, MAIN, SERVING, fingerprint, lock_inputs, locked_fingerprint,
+                                  locked_pins)
 from funflix.paths import REPO_ROOT
 
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
+ENTRY = re.compile(r"^[A-Za-z0-9][^\n]*==[^\n]*(?:\n[ #][^\n]*)*", re.MULTILINE)  # a pin and its indented lines
 REGENERATE = "pyproject.toml and the lock disagree: run `make lock`"
-
-
-def pins(text: str) -> dict[str, str]:
-    """``{name: version}`` of a requirements file with ``name==version`` pins."""
-    return {canonicalize_name(name): version for name, version in PIN.findall(text)}
 
 
 def unsatisfied(requirements: list[str], locked: dict[str, str]) -> list[str]:
@@ -39,17 +35,18 @@ def unsatisfied(requirements: list[str], locked: dict[str, str]) -> list[str]:
 @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda e: e.name)
 def test_the_lock_was_written_from_the_current_pyproject(environment):
     assert locked_fingerprint(environment.lock) == fingerprint(lock_inputs(environment)), REGENERATE
-    assert unsatisfied(lock_inputs(environment), pins(environment.lock.read_text())) == [], REGENERATE
+    assert unsatisfied(lock_inputs(environment), locked_pins(environment.lock)) == [], REGENERATE
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS, ids=lambda e: e.name)
 def test_the_build_lock_pins_the_same_versions_and_every_pin_has_a_hash(environment):
-    locked, build = pins(environment.lock.read_text()), pins(environment.build_lock.read_text())
+    locked, build = locked_pins(environment.lock), locked_pins(environment.build_lock)
     assert {"setuptools", "wheel"} <= set(build)
     assert {name: locked.get(name) for name in build} == build
     for path in (environment.lock, environment.build_lock):
-        entries = re.split(r"\n(?=[A-Za-z0-9])", path.read_text().split("\n", 4)[-1])
-        assert all("--hash=sha256:" in entry for entry in entries if PIN.match(entry)), path
+        entries = ENTRY.findall(path.read_text())
+        assert len(entries) == len(locked_pins(path))
+        assert [entry.split()[0] for entry in entries if "--hash=sha256:" not in entry] == [], path
 
 
 def test_a_changed_pyproject_is_caught(tmp_path):
@@ -62,7 +59,7 @@ def test_a_changed_pyproject_is_caught(tmp_path):
     for pyproject in (added, tightened):
         inputs = lock_inputs(MAIN, pyproject)
         assert fingerprint(inputs) != locked_fingerprint(MAIN.lock)
-        assert len(unsatisfied(inputs, pins(MAIN.lock.read_text()))) == 1
+        assert len(unsatisfied(inputs, locked_pins(MAIN.lock))) == 1
 
 
 def installed(python: str) -> dict[str, str]:
@@ -77,7 +74,7 @@ def test_the_environment_holds_exactly_its_lock(environment):
     """`make install` installed the lock and the project, nothing more (pip itself aside)."""
     python = sys.executable if environment is MAIN else str(SERVING.python)
     found = installed(python)
-    locked = pins(environment.lock.read_text())
+    locked = locked_pins(environment.lock)
     assert found.pop("funflix") == "0.1.0"
     if "pip" not in locked:
         found.pop("pip", None)  # the venv's own pip
