@@ -226,14 +226,15 @@ def _object_meta() -> dict:
     import kubernetes_validate.utils as kv
 
     folder = Path(kv.__file__).parent / "kubernetes-json-schema" / f"v{KUBE_VERSION}.0-local-strict"
-    everything = json.loads((folder / "_definitions.json").read_text())["definitions"]
+    document = json.loads((folder / "_definitions.json").read_text())
+    everything = document.get("definitions") or document["$defs"]  # newer releases write draft 2020-12 "$defs"
     wanted, queue = {}, ["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]
     while queue:
         name = queue.pop()
         if name not in wanted:
             wanted[name] = everything[name]
-            queue += re.findall(r'"#/definitions/([^"]+)"', json.dumps(everything[name]))
-    return wanted
+            queue += re.findall(r'"#/(?:definitions|\$defs)/([^"]+)"', json.dumps(everything[name]))
+    return json.loads(json.dumps(wanted).replace('"#/$defs/', '"#/definitions/'))
 
 
 @functools.lru_cache(maxsize=4)
@@ -292,8 +293,8 @@ def core_errors(document: dict, kube_version: str = KUBE_VERSION) -> list[str]:
     try:
         import kubernetes_validate
     except ImportError:
-        raise FileNotFoundError("kubernetes-validate is not installed: pip install kubernetes-validate==1.28.0 "
-                                "(the last release that works with seldon-core's jsonschema 3.2)") from None
+        raise FileNotFoundError("kubernetes-validate is not installed: it comes with the main environment's "
+                                "test extra (make install)") from None
     try:
         kubernetes_validate.validate(document, kube_version, strict=True)
     except kubernetes_validate.ValidationError as error:
