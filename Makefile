@@ -37,7 +37,8 @@ $(SERVING_VENV)/.installed: requirements/serving.txt requirements/serving-build.
 	$(call install_locked,$(SERVING_VENV),serving)
 
 # Re-resolve both locks from pyproject.toml, keeping current pins where allowed (UPGRADE=1: newest).
-lock: $(VENV)/.installed
+# Any existing .venv will do (its uv resolves): an edited pyproject.toml does not rebuild it first.
+lock: | $(VENV)/.installed
 	$(PY) requirements/lock.py $(if $(UPGRADE),--upgrade)
 
 system-deps:
