@@ -22,6 +22,7 @@ from funflix.paths import REPO_ROOT
 
 SERVING_PYTHON_VARIABLE = "FUNFLIX_SERVING_PYTHON"
 MICROSERVICE = "seldon-core-microservice"
+PYPROJECT = REPO_ROOT / "pyproject.toml"
 FINGERPRINT_PREFIX = "# funflix-inputs-sha256: "
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)", re.MULTILINE)
 
@@ -51,9 +52,6 @@ class Environment:
 MAIN = Environment("main", ".venv", ("main", "test", "postgres", "dev"))
 SERVING = Environment("serving", ".venv-serving", ("serving",))
 ENVIRONMENTS = (MAIN, SERVING)
-
-
-PYPROJECT = REPO_ROOT / "pyproject.toml"
 
 
 def build_requirements(pyproject: Path = PYPROJECT) -> list[str]:
@@ -119,4 +117,6 @@ def serving_bin() -> Path:
 
 def serving_python() -> Path:
     """The python of the serving environment (see :func:`serving_bin`)."""
-    return serving_bin() / "python"
+    folder = serving_bin()
+    configured = os.environ.get(SERVING_PYTHON_VARIABLE)
+    return Path(configured) if configured else folder / "python"
