@@ -150,6 +150,7 @@ class AnalysisResult:
     timeline: Timeline
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    still_open: int = 0                      # impressions that may yet be clicked (counted as not clicked)
 
     def comparison(self, arm: str) -> Comparison:
         for c in self.comparisons:
@@ -372,7 +373,7 @@ def analyze_observations(obs: Observations, cfg: AnalysisConfig) -> AnalysisResu
                      f"tests overstate precision; the verdict uses user-level variances")
     return AnalysisResult(control=cfg.control, alpha=cfg.alpha, arms=summaries, user_level=user_level, srm=srm,
                           chi_square=chi, comparisons=tuple(comparisons), verdict=verdict, timeline=obs.timeline,
-                          notes=tuple(notes), errors=tuple(errors))
+                          notes=tuple(notes), errors=tuple(errors), still_open=obs.still_open)
 
 
 def impressions_per_user_test(control: RatioStatistic, challenger: RatioStatistic, alpha: float) -> ComparisonResult:

@@ -72,6 +72,7 @@ DEFAULTS = {
     "MODELS_ROOT": "",  # models root for "More like this"; empty = <home>/models
     "SIMILAR_ARM": "control",  # which arm's artifacts answer "More like this"
     "EXPERIMENT_CACHE_SECONDS": 5.0,  # /experiment recomputes at most this often
+    "EXPERIMENT_VALUES": "",  # values file with the experiment section; empty = charts/funflix/values.yaml
     "MAX_QUERY_LENGTH": 2048,  # bytes of query string accepted (longer: 414)
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bytes of request body accepted (longer: 413)
 }
