@@ -161,7 +161,8 @@ class Replay:
         if len(points) > self.max_points:
             chosen = np.unique(np.linspace(0, len(points) - 1, self.max_points).round().astype(int))
             points = [points[i] for i in chosen]
-        times = tuple(t.isoformat() for t in pd.to_datetime([p["time"] for p in points], unit="s", utc=True))
+        micros = np.round(np.array([p["time"] for p in points]) * 1e6).astype(np.int64)
+        times = tuple(pd.to_datetime(micros, unit="us", utc=True).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"))
         impressions, clicks, lower, upper = {}, {}, {}, {}
         for code, arm in enumerate(self.arms):
             n = [int(p["counts"][code][0]) for p in points]
