@@ -237,9 +237,10 @@ def sequential_config(cfg: AnalysisConfig, arms: list[str]) -> SequentialConfig:
 
 def visit_statistics(df: pd.DataFrame) -> dict[str, RatioStatistic]:
     """Per arm, clicked visits over visits as user-level sums (a visit counts once, clicked or not)."""
-    per_user = df.groupby([ARM, USER_ID], observed=True).agg(
-        visits=(VISIT, "nunique"), clicked=(VISIT, lambda v: v[df.loc[v.index, CLICKED] == 1].nunique()))
-    return sums_by_arm(per_user["clicked"], per_user["visits"])
+    visits = df.groupby([ARM, USER_ID], observed=True)[VISIT].nunique()
+    clicked = (df[df[CLICKED] == 1].groupby([ARM, USER_ID], observed=True)[VISIT].nunique()
+               .reindex(visits.index, fill_value=0))
+    return sums_by_arm(clicked, visits)
 
 
 def sums_by_arm(numerator: pd.Series, denominator: pd.Series) -> dict[str, RatioStatistic]:

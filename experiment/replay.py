@@ -113,6 +113,9 @@ class Replay:
                                                 x * k - x_old * k_old])
             cumulative[code] = np.cumsum(increments, axis=1) + self._sums[code][:, None]
         self._sums = cumulative[:, :, -1].copy()
+        while (self.rows + codes.size) // self._stride > 2 * self.max_points:  # thin the plotted path
+            self._stride *= 2
+            self._samples = [s for s in self._samples if (s["row"] + 1) % self._stride == 0]
         global_index = self.rows + np.arange(codes.size)
         targets = np.unique(np.r_[np.flatnonzero((global_index + 1) % self._stride == 0), codes.size - 1])
         control = self.arms.index(self.control)
@@ -125,24 +128,18 @@ class Replay:
             at = np.searchsorted(both, targets)
             keep = at[(at < both.size) & (both[np.minimum(at, max(both.size - 1, 0))] == targets)] if both.size else at[:0]
             self._states[arm], path = self._states[arm].advance(a[3, both] + b[3, both], difference, variance, keep)
-            paths[arm] = (both[keep], path)
+            fields = [getattr(path, f) for f in SequentialPath.__dataclass_fields__]
+            paths[arm] = {int(row): tuple(values) for row, values in zip(both[keep], zip(*fields))}
         for row in targets:
             point = {"time": float(times[row]), "row": int(global_index[row]),
-                     "counts": cumulative[:, [3, 1], row].astype(np.int64), "path": {}}
-            for arm, (rows, path) in paths.items():
-                at = np.flatnonzero(rows == row)
-                if at.size:
-                    i = int(at[0])
-                    point["path"][arm] = tuple(getattr(path, f)[i] for f in SequentialPath.__dataclass_fields__)
+                     "counts": cumulative[:, [3, 1], row].astype(np.int64),
+                     "path": {arm: by_row[row] for arm, by_row in paths.items() if row in by_row}}
             if row == codes.size - 1:
                 self._last = point
                 if (global_index[row] + 1) % self._stride:
                     continue
             self._samples.append(point)
         self.rows += codes.size
-        while len(self._samples) > 2 * self.max_points:
-            self._stride *= 2
-            self._samples = [s for s in self._samples if (s["row"] + 1) % self._stride == 0]
 
     def ratio_statistics(self) -> dict[str, RatioStatistic]:
         """Each arm's user-level sums over everything fed so far."""

@@ -505,9 +505,8 @@ def horizon_cuts(conn: sa.Connection, arms: list[str], planned: int, unit: str) 
 def settled_until(conn: sa.Connection, now: datetime, margin: timedelta = timedelta(minutes=5)) -> datetime:
     """A time before which every analysed impression is final: closed, and its feedback delivered (no
     row before it can still change or appear). ``margin`` covers transactions in flight and clock skew."""
-    pending = sa.select(sa.func.min(impressions.c.created_at)).select_from(
-        impressions.join(feedback, feedback.c.impression_id == impressions.c.id)).where(
-        analysed(), feedback.c.state.in_([PENDING, SENDING]))
+    undelivered = sa.select(feedback.c.impression_id).where(feedback.c.state.in_([PENDING, SENDING]))
+    pending = sa.select(sa.func.min(impressions.c.created_at)).where(analysed(), impressions.c.id.in_(undelivered))
     still_open = sa.select(sa.func.min(impressions.c.created_at)).where(analysed(), impressions.c.status == OPEN)
     with transaction(conn):
         times = [as_utc(conn.execute(q).scalar()) for q in (pending, still_open)]
@@ -524,6 +523,8 @@ def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | N
                        chunk_rows: int = 200_000):
     """Analysed impressions with ``start <= created_at < end`` in time order, as numpy chunks
     ``(arm codes (index in arms), user ids, clicked 0/1, epoch seconds)``: bounded memory."""
+    import itertools
+
     import numpy as np
 
     code = sa.case(*[(impressions.c.arm == arm, i) for i, arm in enumerate(arms)], else_=-1)
@@ -535,9 +536,10 @@ def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | N
         query = query.where(impressions.c.created_at < end)
     query = query.order_by(impressions.c.created_at, impressions.c.id)
     with transaction(conn):
-        result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
-        for rows in result.partitions(chunk_rows):
-            block = np.array(rows, dtype=float).reshape(-1, 4)
+        result = conn.execution_options(stream_results=True).execute(query)
+        cursor = result.cursor  # the DBAPI cursor's plain tuples: no Row objects per impression
+        while rows := cursor.fetchmany(chunk_rows):
+            block = np.fromiter(itertools.chain.from_iterable(rows), float, count=4 * len(rows)).reshape(-1, 4)
             yield block[:, 0].astype(np.int64), block[:, 1].astype(np.int64), block[:, 2].astype(np.int64), block[:, 3]
 
 
