@@ -53,6 +53,7 @@ import secrets
 import time
 
 from flask import Flask, g, request
+from jinja2 import ChoiceLoader, PackageLoader
 from werkzeug.exceptions import RequestURITooLarge
 
 from funflix import paths
@@ -127,7 +128,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .site import Site
 
     app.extensions["funflix"] = Site(app.config)
-    app.jinja_env.globals.update(stars=stars, movie_url=browse.movie_url, poster_url=browse.poster_url)
+    # the analysis's own templates (the report's macro renders /experiment too)
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("funflix.experiment")])
+    app.jinja_env.globals.update(stars=stars, movie_url=browse.movie_url, poster_url=browse.poster_url,
+                                 inf=float("inf"))
     db.init_app(app)
     errors.init_app(app)
     for blueprint in (auth.bp, recs.bp, browse.bp, experiment_page.bp, ops.bp):
