@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from funflix.models.artifacts import read_metadata
     from funflix.serving.cli import port_settings
     from funflix.serving.stack import LocalStack
-    from funflix.simulation.calibration import calibrated_click_model
+    from funflix.simulation.click_calibration import calibrated_click_model
     from funflix.simulation.simulate import format_report, simulate
 
     if args.round < 1 or args.max_sessions < args.round or args.browser_sessions < 0:

@@ -11,7 +11,7 @@ from . import store
 from .auth import current_visit, login_required, site
 from .catalog import Movie
 from .db import get_db
-from .gateway import GatewayError
+from .gateway import SeldonCallError
 from .tokens import TokenError
 
 bp = Blueprint("recs", __name__)
@@ -34,7 +34,7 @@ def home():
     started = time.perf_counter()
     try:
         served = funflix.gateway.recommend(g.user_id, k, g.genres)
-    except GatewayError as exc:
+    except SeldonCallError as exc:
         fallback_reason = exc.kind
         funflix.metrics.errors.labels(f"gateway_{exc.kind}").inc()
         funflix.metrics.fallback_impressions.labels(exc.kind).inc()
