@@ -11,6 +11,36 @@ import scipy.sparse as sp
 Strategy = Literal["personal", "popularity", "features", "similar"]
 
 
+def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` highest scores in each row, best first.
+
+    Parameters
+    ----------
+    scores : (n_rows, n_columns) array; ``-inf`` marks columns that must not be chosen.
+    k : list length; at most ``n_columns`` columns are returned.
+
+    Returns
+    -------
+    (n_rows, min(k, n_columns)) int64 array. Equal scores rank by column (items are sorted by
+    movieId, so the lower movieId wins), also at the k-th place, so the result is deterministic.
+    Rows with fewer than ``k`` finite scores end in ``-inf`` columns: callers drop those.
+    """
+    n_columns = scores.shape[1]
+    k = min(k, n_columns)
+    if k < n_columns:
+        top = np.argpartition(scores, n_columns - k, axis=1)[:, n_columns - k:]
+    else:
+        top = np.broadcast_to(np.arange(n_columns), scores.shape).copy()
+    values = np.take_along_axis(scores, top, axis=1)
+    kth = values.min(axis=1, keepdims=True)
+    tied_outside = (scores == kth).sum(axis=1) > (values == kth).sum(axis=1)
+    for row in np.flatnonzero(tied_outside):  # argpartition picked arbitrary columns among the k-th place ties
+        above = np.flatnonzero(scores[row] > kth[row])
+        top[row] = np.concatenate([above, np.flatnonzero(scores[row] == kth[row])[:k - len(above)]])
+    values = np.take_along_axis(scores, top, axis=1)
+    return np.take_along_axis(top, np.lexsort((top, -values), axis=1), axis=1)
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """A ranked list: ``items`` (movieIds, best first) with their ``scores`` and how it was made."""
@@ -78,9 +108,8 @@ class Recommender:
         scores = np.where(self.candidates, scores, -np.inf)
         if exclude is not None and len(exclude):
             scores[exclude] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[np.lexsort((self.item_ids[top], -scores[top]))][:k]
+        top = top_k_columns(scores[np.newaxis], k)[0]
+        top = top[np.isfinite(scores[top])]
         return Recommendation(self.item_ids[top].tolist(), scores[top].astype(float).tolist(), strategy)
 
     def scores(self, user_row: int) -> np.ndarray:
