@@ -21,8 +21,8 @@ from funflix.models.recommender import Recommender, top_k_columns
 
 FORMATS = {".parquet": "parquet", ".csv": "csv"}
 COLUMNS = ["user_id", "rank", "movie_id", "score", "strategy"]
-CHUNK_BYTES = 256 * 2**20  # working memory per chunk: float32 scores + int64 argpartition + masks
-_BYTES_PER_SCORE = 4 + 8 + 2
+CHUNK_BYTES = 256 * 2**20  # working memory per chunk
+_BYTES_PER_SCORE = 4 + 4 + 2  # scores, the product before masking, the candidate mask
 
 
 def output_format(path: str | Path) -> str:

@@ -24,21 +24,34 @@ def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
     (n_rows, min(k, n_columns)) int64 array. Equal scores rank by column (items are sorted by
     movieId, so the lower movieId wins), also at the k-th place, so the result is deterministic.
     Rows with fewer than ``k`` finite scores end in ``-inf`` columns: callers drop those.
+
+    Exact without sorting whole rows: the k-th highest score of an evenly strided sample of
+    ``sqrt(n_columns * k)`` columns cannot exceed the row's own k-th highest, so the columns
+    scoring at least that (about ``sqrt(n_columns * k)`` per row) hold the row's top k; only
+    they are sorted. Rows where ties or ``-inf`` make that set large are sorted whole.
     """
-    n_columns = scores.shape[1]
+    n_rows, n_columns = scores.shape
     k = min(k, n_columns)
-    if k < n_columns:
-        top = np.argpartition(scores, n_columns - k, axis=1)[:, n_columns - k:]
-    else:
-        top = np.broadcast_to(np.arange(n_columns), scores.shape).copy()
-    values = np.take_along_axis(scores, top, axis=1)
-    kth = values.min(axis=1, keepdims=True)
-    tied_outside = (scores == kth).sum(axis=1) > (values == kth).sum(axis=1)
-    for row in np.flatnonzero(tied_outside):  # argpartition picked arbitrary columns among the k-th place ties
-        above = np.flatnonzero(scores[row] > kth[row])
-        top[row] = np.concatenate([above, np.flatnonzero(scores[row] == kth[row])[:k - len(above)]])
-    values = np.take_along_axis(scores, top, axis=1)
-    return np.take_along_axis(top, np.lexsort((top, -values), axis=1), axis=1)
+    stride = max(1, int(np.sqrt(n_columns / k)))
+    sample = scores[:, ::stride]
+    floor = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k, np.newaxis]
+    rows, columns = np.nonzero(scores >= floor)  # row-major: each row's columns ascending
+    counts = np.bincount(rows, minlength=n_rows)
+    top = np.empty((n_rows, k), dtype=np.int64)
+    wide = counts > 8 * k * stride
+    for row in np.flatnonzero(wide):
+        top[row] = np.argsort(-scores[row], kind="stable")[:k]
+    keep = ~wide[rows]
+    rows, columns = rows[keep], columns[keep]
+    counts[wide] = 0
+    position = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    candidates = np.full((n_rows, max(k, counts.max())), np.inf, dtype=np.float64)
+    candidates[rows, position] = -scores[rows, columns]
+    columns_at = np.zeros(candidates.shape, dtype=np.int64)
+    columns_at[rows, position] = columns
+    best = np.argsort(candidates, axis=1, kind="stable")[:, :k]  # stable: equal scores keep column order
+    top[~wide] = np.take_along_axis(columns_at, best, axis=1)[~wide]
+    return top
 
 
 @dataclass(frozen=True)
