@@ -1,4 +1,5 @@
-"""``funflix train`` and ``funflix evaluate``: the two LightFM arms and their offline comparison."""
+"""``funflix train``, ``funflix evaluate`` and ``funflix recommend``: the two LightFM arms, their
+offline comparison, and recommendations from an artifact (one user, or every user in a batch)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,24 @@ def register(subparsers) -> None:
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default: %(default)s)")
     evaluate.add_argument("--plot", type=Path, help="plot path (default: $FUNFLIX_HOME/reports/offline_comparison.png)")
     evaluate.set_defaults(func=run_evaluate)
+
+    recommend = subparsers.add_parser(
+        "recommend", help="top-k recommendations from a trained artifact: one user, or every user to a file",
+        description="Top-k unseen items from an arm's artifact. --all writes every user's list (or those in "
+                    "--users) to a Parquet or CSV file, one row per item: user_id, rank, movie_id, score, strategy.")
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--all", action="store_true", help="every user in the artifact (or in --users), to --out")
+    who.add_argument("--user", type=int, help="one user's list, printed")
+    recommend.add_argument("--out", type=Path, help="output file for --all: .parquet or .csv")
+    recommend.add_argument("--users", type=Path, help="with --all: file of user ids, one per line (unknown users "
+                                                      "get the popularity list)")
+    recommend.add_argument("--arm", default="control", help="artifact folder (default: %(default)s)")
+    recommend.add_argument("--version", default="latest", help="artifact version (default: the arm's LATEST)")
+    recommend.add_argument("-k", "--k", type=int, default=10, help="items per user (default: %(default)s)")
+    recommend.add_argument("--chunk-size", type=int, help="users scored at once (default: ~256 MB of working memory)")
+    recommend.add_argument("--models-dir", type=Path, help="artifact root (default: $FUNFLIX_HOME/models)")
+    recommend.add_argument("--json", action="store_true", help="print one JSON document")
+    recommend.set_defaults(func=run_recommend)
 
 
 def run_train(args) -> int:
@@ -69,4 +88,33 @@ def run_evaluate(args) -> int:
     else:
         print(format_table(report))
         print(f"plot: {report['plot']}")
+    return 0
+
+
+def run_recommend(args) -> int:
+    from funflix.models.artifacts import load_recommender
+    from funflix.models.batch import output_format, read_user_ids, write_recommendations
+
+    if args.user is not None and (args.out or args.users):
+        raise ValueError("--out and --users go with --all, not --user")
+    if args.all and args.out is None:
+        raise ValueError("--all needs --out FILE (.parquet or .csv)")
+    if args.chunk_size is not None and args.chunk_size < 1:
+        raise ValueError(f"--chunk-size must be >= 1, got {args.chunk_size}")
+    if args.all:
+        output_format(args.out)  # fail on a bad name before loading anything
+        users = read_user_ids(args.users) if args.users else None
+    recommender = load_recommender(args.arm, args.version, args.models_dir)
+    if args.user is not None:
+        result = recommender.recommend(args.user, args.k)
+        summary = {"arm": recommender.name, "version": recommender.version, "user_id": args.user,
+                   "strategy": result.strategy, "items": result.items, "scores": result.scores}
+        lines = [f"{recommender.name} {recommender.version}, user {args.user} ({result.strategy}):"]
+        lines += [f"{rank:>3}. {item:>7}  {score:.4f}" for rank, (item, score)
+                  in enumerate(zip(result.items, result.scores), start=1)]
+    else:
+        summary = write_recommendations(recommender, args.out, args.k, users, args.chunk_size)
+        lines = [f"{summary['rows']:,} rows for {summary['users']:,} users ({summary['cold_start_users']:,} cold start) "
+                 f"from {summary['arm']} {summary['version']} in {summary['seconds']:.1f} s -> {summary['path']}"]
+    print(json.dumps(summary, indent=2) if args.json else "\n".join(lines))
     return 0
