@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_train:
         _banner("1. MovieLens and the two models")
         _run_cli(["data"])
-        _run_cli(["train"])
+        _run_cli(["train", "--publish"])  # the demo serves what it just trained
     _banner("2. Offline comparison on the held-out period")
     _run_cli(["evaluate"])
     _banner("3. Local stack: Seldon router and models, gateway, website, Prometheus")

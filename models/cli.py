@@ -16,12 +16,15 @@ def _data_args(parser) -> None:
 
 def register(subparsers) -> None:
     train = subparsers.add_parser("train", help="train the control and challenger LightFM models",
-                                  description="Split MovieLens, train both arms, save versioned artifacts.")
+                                  description="Split MovieLens, train both arms, save versioned artifacts, log each "
+                                              "arm as an MLflow run (MLFLOW_TRACKING_URI, else $FUNFLIX_HOME/mlruns).")
     _data_args(train)
     train.add_argument("--arms", nargs="+", default=["control", "challenger"], help="arms to train (default: both)")
     train.add_argument("--threshold", type=float, default=4.0, help="rating counted as a positive (default: %(default)s)")
     train.add_argument("--quick", action="store_true", help="small fast models (tests, smoke runs)")
     train.add_argument("--seed", type=int, help="override every arm's random_state")
+    train.add_argument("--publish", action="store_true",
+                       help="point each arm's LATEST at the new version (default: only for an arm that has none yet)")
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser("evaluate", help="compare the trained arms offline on the held-out period",
@@ -55,8 +58,10 @@ def register(subparsers) -> None:
 def run_train(args) -> int:
     from dataclasses import replace
 
+    from funflix.cli import UsageError
     from funflix.models.config import ARMS
     from funflix.models.pipeline import prepare, train_and_save
+    from funflix.models.tracking import TrackingError, log_training, training_experiment
 
     unknown = sorted(set(args.arms) - set(ARMS))
     if unknown:
@@ -64,13 +69,22 @@ def run_train(args) -> int:
     configs = [ARMS[name].quick() if args.quick else ARMS[name] for name in args.arms]
     if args.seed is not None:
         configs = [replace(c, random_state=args.seed) for c in configs]
-    prepared = prepare(args.dataset, args.path, args.threshold)
-    saved = train_and_save(prepared, configs, args.models_dir)
+    try:
+        client, experiment_id = training_experiment()  # an unusable tracking store fails before the training
+        prepared = prepare(args.dataset, args.path, args.threshold)
+        saved = train_and_save(prepared, configs, args.models_dir, publish=True if args.publish else None)
+        for name, tracking in log_training(saved, client, experiment_id).items():
+            saved[name]["tracking"] = tracking
+    except TrackingError as exc:
+        raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(saved, indent=2, default=str))
     else:
         for name, meta in saved.items():
-            print(f"{name}: {meta['version']}  P@10 {meta['metrics']['precision@10']:.4f}  -> {meta['path']}")
+            state = ("published (LATEST)" if meta["published"] else
+                     f"not published: LATEST stays {meta['latest']} (--publish moves it)")
+            print(f"{name}: {meta['version']}  P@10 {meta['metrics']['precision@10']:.4f}  {state}  -> {meta['path']}")
+            print(f"  MLflow run {meta['tracking']['run_id']} at {meta['tracking']['uri']}")
     return 0
 
 
