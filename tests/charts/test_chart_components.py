@@ -156,7 +156,7 @@ def test_website_starts_from_the_rendered_deployment(deployed, tmp_path, moviele
     port = free_port_block(1)
     database = f"sqlite:///{tmp_path / 'events.sqlite3'}"
     values = k8s.load_values(sets=[f"website.port={port}", "website.workers=1", "postgresql.enabled=false",
-                                   f"database.url={database}", f"website.movielensPath={movielens_dir}",
+                                   f"database.url={database}", f"movielens.root={movielens_dir.parent}",
                                    f"models.mountPath={quick_models_root}"])
     docs = k8s.documents(k8s.render(values))
     secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
