@@ -110,29 +110,3 @@ parameters), written out for orchestrator funflix. (dict "context" $ "node" node
 - name: SELDON_DEPLOYMENT_ID
   value: {{ include "funflix.seldonName" $ }}
 {{- end }}
-
-{{/*
-Security settings of every Funflix pod and container (values podSecurityContext, containerSecurityContext).
-*/}}
-{{- define "funflix.podSecurityContext" -}}
-securityContext:
-  {{- toYaml .Values.podSecurityContext | nindent 2 }}
-{{- end }}
-
-{{- define "funflix.containerSecurityContext" -}}
-securityContext:
-  {{- toYaml .Values.containerSecurityContext | nindent 2 }}
-{{- end }}
-
-{{/*
-The writable /tmp every read-only container gets (gunicorn's heartbeat files, Python's tempfile).
-*/}}
-{{- define "funflix.tmpVolume" -}}
-- name: tmp
-  emptyDir: {}
-{{- end }}
-
-{{- define "funflix.tmpVolumeMount" -}}
-- name: tmp
-  mountPath: /tmp
-{{- end }}

@@ -194,6 +194,9 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- if and .Values.models.train.enabled (not .Values.models.existingClaim) }}
 {{- fail "models.train.enabled: set models.existingClaim, the PersistentVolumeClaim the train Job writes the artifacts into" }}
 {{- end }}
+{{- if and .Values.movielens.existingClaim (not .Values.movielens.root) }}
+{{- fail "movielens.existingClaim: set movielens.root, where the claim (holding ml-latest-small/) is mounted" }}
+{{- end }}
 {{- if and .Values.traffic.enabled (not .Values.website.enabled) }}
 {{- fail "traffic.enabled: the traffic Job drives the website; set website.enabled=true" }}
 {{- end }}
