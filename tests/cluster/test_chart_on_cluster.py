@@ -248,6 +248,110 @@ def test_a_new_split_rolls_the_router_and_changes_real_traffic(release, values):
     assert release.helm("test", RELEASE, timeout=300).returncode == 0
 
 
+# ---- faults under traffic
+
+def run_traffic(release, values, label: str, sessions: int, per_minute: int) -> str:
+    """A new release revision whose traffic Job paces ``sessions`` visits; returns the Job's name."""
+    release.upgrade(k8s.merge_values(values, {"traffic": {"enabled": True, "sessions": sessions,
+                                                          "ratePerMinute": per_minute}}), label)
+    revision = json.loads(release.helm("status", RELEASE, "-o", "json").stdout)["version"]
+    job = f"{release.fullname}-traffic-{revision}"
+    deadline = time.monotonic() + 120
+    while not [p for p in release.pods(f"job-name={job}") if p["status"].get("phase") == "Running"
+               and all(s.get("ready") for s in p["status"].get("containerStatuses", []))]:
+        assert time.monotonic() < deadline, f"traffic Job {job} did not start"
+        time.sleep(1)
+    return job
+
+
+def wait_impressions_grow(store, by: int, timeout: float = 120) -> None:
+    start = store.scalar("SELECT count(*) FROM impressions")
+    deadline = time.monotonic() + timeout
+    while store.scalar("SELECT count(*) FROM impressions") < start + by:
+        assert time.monotonic() < deadline, "no traffic reached the event store"
+        time.sleep(0.5)
+
+
+def replace_pod(release, selector: str) -> tuple[float, float]:
+    """Delete the pod(s) matching ``selector``; (seconds since the epoch at deletion, when the new pod was Ready)."""
+    old = {p["metadata"]["name"] for p in release.pods(selector)}
+    deleted = time.time()
+    release.cluster.kubectl("delete", "pod", "-n", release.namespace, "-l", selector, "--wait=false")
+    deadline = time.monotonic() + 180
+    while True:
+        fresh = [p for p in release.pods(selector) if p["metadata"]["name"] not in old]
+        if fresh and all({c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True"
+                         for p in fresh):
+            return deleted, time.time()
+        assert time.monotonic() < deadline, f"no Ready replacement for {selector}"
+        time.sleep(0.5)
+
+
+def assert_store_components_and_prometheus_agree(release, store, prometheus) -> None:
+    """Every ended impression fed back once to its arm; the arms' counters, summed over every pod that ever
+    served (a deleted pod's series end at its last scrape), equal the event store's counts."""
+    store.wait_drained()
+    closed = store.closed_by_arm()
+    assert closed == store.sent_by_arm()
+    assert store.scalar("SELECT count(*) FROM feedback f JOIN impressions i ON i.id = f.impression_id "
+                        "WHERE f.arm <> i.arm") == 0
+    selector = f'namespace="{release.namespace}"'
+    expected = {arm: float(n) for arm, (n, _) in closed.items()}
+    lifetime = "sum by (model_name) (max_over_time({metric}{{{selector}}}[1h]))"
+    impressions = prometheus.wait_for(lifetime.format(metric="funflix_impressions_total", selector=selector), expected)
+    clicks = prometheus.by_label(lifetime.format(metric="funflix_clicks_total", selector=selector))
+    assert impressions == expected
+    assert clicks == {arm: float(c) for arm, (_, c) in closed.items()}
+
+
+def test_deleting_an_arm_pod_under_traffic_costs_only_its_restart(release, values, store, prometheus):
+    before = store.scalar("SELECT count(*) FROM impressions")
+    job = run_traffic(release, values, "arm-fault", sessions=240, per_minute=480)
+    wait_impressions_grow(store, 20)
+    deleted, ready = replace_pod(release, "funflix.io/graph-node=challenger")
+    release.wait_job(job, timeout=600)
+    fallbacks = store.rows("SELECT extract(epoch FROM created_at) FROM impressions WHERE status = 'fallback' "
+                           "ORDER BY created_at")
+    assert all(deleted - 1 <= at <= ready + 10 for (at,) in fallbacks), (deleted, ready, fallbacks)
+    served_meanwhile = store.scalar("SELECT count(*) FROM impressions WHERE arm = 'control' AND "
+                                    "created_at BETWEEN to_timestamp(:a) AND to_timestamp(:b)", a=deleted, b=ready)
+    assert served_meanwhile > 0  # the other arm kept serving while the challenger restarted
+    assert store.scalar("SELECT count(*) FROM impressions") > before + 200
+    assert_store_components_and_prometheus_agree(release, store, prometheus)
+
+
+def test_deleting_the_website_pod_keeps_its_outbox(release, values, store, prometheus):
+    job = run_traffic(release, values, "website-fault", sessions=240, per_minute=480)
+    wait_impressions_grow(store, 20)
+    replace_pod(release, "app.kubernetes.io/component=website")
+    release.wait_job(job, timeout=600)
+    assert_store_components_and_prometheus_agree(release, store, prometheus)  # the new pod sent what was left
+
+
+def test_deleting_postgresql_degrades_the_site_with_a_clear_error_then_it_resumes(release, store):
+    site = release.service_url("website")
+    impressions = store.scalar("SELECT count(*) FROM impressions")
+    store.dispose()
+    with requests.Session() as browser:
+        assert browser.post(f"{site}/signin", data={"user_id": "1"}, timeout=30).status_code == 200
+        release.cluster.kubectl("delete", "pod", "-n", release.namespace, "-l",
+                                "app.kubernetes.io/component=database", "--wait=false")
+        outage, deadline = None, time.monotonic() + 120
+        while outage is None and time.monotonic() < deadline:
+            page = browser.get(f"{site}/", timeout=30)
+            if page.status_code == 503:
+                outage = page
+            time.sleep(0.5)
+        assert outage is not None, "the site never noticed its event store was gone"
+        assert "The event store is unavailable right now" in outage.text
+        deadline = time.monotonic() + 240
+        while browser.get(f"{site}/", timeout=30).status_code != 200:
+            assert time.monotonic() < deadline, "the site did not resume after PostgreSQL came back"
+            time.sleep(1)
+        assert 'data-testid="rec-row"' in browser.get(f"{site}/", timeout=30).text
+    assert store.scalar("SELECT count(*) FROM impressions") > impressions  # data kept on the PV, new rows written
+
+
 def test_uninstall_leaves_nothing(release, chart_namespace):
     release.helm("uninstall", RELEASE, timeout=300)  # helm 3.6 has no --wait here: wait for the pods below
     deadline = time.monotonic() + 120
