@@ -153,6 +153,24 @@ def test_bad_values_are_refused_before_anything_is_applied(cluster, namespace, t
     assert release.helm("list", "-q").stdout.strip() == ""
 
 
+def test_the_train_job_writes_artifacts_into_the_models_claim(cluster, cluster_images, namespace, movielens_dir):
+    """The chart's train Job (a pre-install hook), applied alone: `funflix train --quick` in the web image,
+    as uid 1000 with a read-only root, writes both arms into a hostPath-backed claim."""
+    folder = cluster.host_path_volume(f"models-{namespace}", size="1Gi", uid=1000, gid=1000)
+    cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "models", "namespace": namespace},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "", "volumeName": f"models-{namespace}",
+                            "resources": {"requests": {"storage": "1Gi"}}}})
+    values = k8s.merge_values(release_values(cluster_images, movielens_claim(cluster, namespace, movielens_dir)),
+                              {"models": {"existingClaim": "models", "train": {"enabled": True, "args": ["--quick"]}}})
+    job = next(d for d in k8s.documents(k8s.render(values, release=RELEASE, namespace=namespace)) if d["kind"] == "Job")
+    job["metadata"]["namespace"] = namespace
+    cluster.apply(job)
+    Release(cluster, namespace, RELEASE, folder).wait_job(job["metadata"]["name"], timeout=600)
+    for arm in ARMS:
+        version = (folder / arm / "LATEST").read_text().strip()
+        assert (folder / arm / version / "arrays.npz").is_file() and (folder / arm / version / "metadata.json").is_file()
+
+
 # ---- the release
 
 def test_install_brings_every_pod_ready(release):
