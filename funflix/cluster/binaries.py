@@ -8,6 +8,7 @@ so it is replaced by Debian's 1.0.2 before building. Idempotent: a complete cach
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ SOURCE_PACKAGE = "kubernetes"
 REFLECT2_PACKAGE = "golang-github-modern-go-reflect2-dev"
 REFLECT2_VENDOR = Path("vendor/github.com/modern-go/reflect2")
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+BUILD_RECORD = "build.json"  # build time and sizes, beside the binaries
 BUILD_TOOLS = ("go", "rsync", "make", "gcc", "dpkg-deb", "apt-get")
 
 
@@ -145,6 +147,8 @@ def build(force: bool = False) -> Path:
         staging.rename(target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    sizes = ", ".join(f"{name} {(target / name).stat().st_size / 1e6:.0f} MB" for name in BINARIES)
-    _say(f"done: {sizes}", started)
+    seconds = round(time.monotonic() - started, 1)
+    sizes = {name: (target / name).stat().st_size for name in BINARIES}
+    (target / BUILD_RECORD).write_text(json.dumps({"build_seconds": seconds, "size_bytes": sizes}, indent=2))
+    _say("done: " + ", ".join(f"{name} {size / 1e6:.0f} MB" for name, size in sizes.items()), started)
     return target

@@ -31,6 +31,7 @@ DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 HOST_PIP_CONSTRAINTS = Path("/etc/xdg/pip/constraints.txt")
 BUILD_CONFIG = "/run/funflix-build"
+STEP = re.compile(r"^(\[\d+/\d+\] )?STEP \d+/\d+: ")
 PARTS = ("funflix", "data", "models", "serving", "website", "simulation", "experiment")
 PROJECT_FILES = ("pyproject.toml", "README.md", *PARTS)
 
@@ -229,7 +230,9 @@ def _build_config() -> Path:
 
 def _buildah(*args: str) -> list[str]:
     root = images_dir()
-    return ["buildah", f"--root={root / 'storage'}", f"--runroot={root / 'storage-run'}", *args]
+    # skip_mount_home: no bind mount of the storage folder is left on the host after a build.
+    return ["buildah", f"--root={root / 'storage'}", f"--runroot={root / 'storage-run'}",
+            "--storage-opt=overlay.skip_mount_home=true", *args]
 
 
 def build(name: str, force: bool = False) -> Path:
@@ -237,8 +240,8 @@ def build(name: str, force: bool = False) -> Path:
     if name not in IMAGES:
         raise ValueError(f"unknown image {name!r}; known: {', '.join(IMAGES)}")
     spec = IMAGES[name]
-    started = time.monotonic()
     base = base_layout()
+    started = time.monotonic()
     args = {"BASE": f"oci:{base}:{BASE_TAG}", "VERSION": __version__, "REVISION": _git_revision()}
     if spec.bakes_models:
         versions = stage_models()
@@ -248,7 +251,8 @@ def build(name: str, force: bool = False) -> Path:
         args["MODEL_VERSIONS"] = ",".join(f"{model}={version}" for model, version in versions.items())
     target = archive(name)
     record = target.with_suffix(".json")
-    digest = _input_digest(spec, args)
+    # The revision label alone does not make a new image: same inputs, same image (labelled where it was built).
+    digest = _input_digest(spec, {key: value for key, value in args.items() if key != "REVISION"})
     if not force and target.exists() and record.exists() and json.loads(record.read_text())["inputs"] == digest:
         _say(f"{spec.reference} up to date ({target})", started)
         return target
@@ -262,7 +266,7 @@ def build(name: str, force: bool = False) -> Path:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in process.stdout:
             log.write(line)
-            if line.startswith("STEP "):
+            if STEP.search(line):
                 _say(line.strip()[:120], started)
     if process.wait() != 0:
         raise RuntimeError(f"buildah bud {spec.reference} failed; log: {log_path}\n"

@@ -74,6 +74,8 @@ class Cluster:
         problems = preflight.missing()
         if problems:
             raise ClusterUnavailable("this machine cannot run pods; missing: " + "; ".join(problems))
+        if self.state_file.exists() and any(daemons.alive(d) for d in daemons.load(self.state_file)["daemons"]):
+            raise ClusterUnavailable(f"a cluster from {self.root} already runs: `make cluster-down` first")
         self._lock_fd = daemons.acquire_lock(lock_timeout, f"waiting for {daemons.LOCK_PATH} (another cluster runs)")
         self._started = time.monotonic()
         try:
@@ -191,8 +193,6 @@ class Cluster:
     def _prepare(self) -> None:
         if self.state_file.exists():
             stale = Cluster.attach(self.root)
-            if any(daemons.alive(d) for d in stale.state["daemons"]):
-                raise ClusterUnavailable(f"a cluster from {self.root} still runs: `make cluster-down` first")
             self._say("cleaning up after a cluster here that did not stop (restoring its recorded settings)")
             stale.stop()
         for name in DATA_DIRS:
@@ -293,7 +293,7 @@ class Cluster:
                                   'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False)
             return result.stdout.strip() == "True"
 
-        self._wait("node Ready", node_ready, 90)
+        self._wait("node", node_ready, 90)
         self._wait("default service account",
                    lambda: self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0, 60)
 
