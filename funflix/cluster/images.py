@@ -33,7 +33,7 @@ HOST_PIP_CONSTRAINTS = Path("/etc/xdg/pip/constraints.txt")
 BUILD_CONFIG = "/run/funflix-build"
 STEP = re.compile(r"^(\[\d+/\d+\] )?STEP \d+/\d+: ")
 PARTS = ("funflix", "data", "models", "serving", "website", "simulation", "experiment")
-PROJECT_FILES = ("pyproject.toml", "README.md", *PARTS)
+PROJECT_FILES = ("pyproject.toml", "README.md", "requirements", *PARTS)
 
 
 @dataclass(frozen=True)
