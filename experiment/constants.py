@@ -12,9 +12,9 @@ REQUIRED_COLUMNS = (IMPRESSION_ID, USER_ID, ARM, CREATED_AT, CLICKED)
 STATUS = "status"  # optional: "open" rows may still be clicked
 FEEDBACK_STATE = "feedback_state"  # optional: "dead" rows (Seldon refused their feedback) are left out
 DEAD_LETTERED = "dead"
+VISIT = "visit"    # optional: the visit (one sitting of a user) the row was shown in; default: its own
 
 DEFAULT_CONTROL = "control"
-DEFAULT_CHALLENGER = "challenger"
 
 # Error codes: degenerate input gives a default result carrying one of these, never NaN.
 NO_DATA = "NO_DATA"                      # an arm (or the whole experiment) has no impressions

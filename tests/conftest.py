@@ -52,3 +52,7 @@ def postgres():
     server = PostgresServer(bin_dir).start()
     yield server
     server.stop()
+
+
+# The real test cluster's fixtures (cluster, cluster_images, namespace): see tests/cluster/fixtures.py.
+pytest_plugins = ["cluster.fixtures"]

@@ -23,7 +23,7 @@ import threading
 from datetime import timedelta
 
 from . import store
-from .gateway import GatewayError
+from .gateway import SeldonCallError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def deliver_due(engine, gateway, metrics, lease: timedelta) -> tuple[int, int]:
             (job,) = jobs
             try:
                 gateway.send_feedback(job.payload)
-            except GatewayError as exc:
+            except SeldonCallError as exc:
                 failed += 1
                 metrics.errors.labels(f"feedback_{exc.kind}").inc()
                 if exc.permanent:

@@ -44,17 +44,34 @@ def test_migrations_are_recorded_and_idempotent(engine):
     assert versions == [v for v, _ in store.MIGRATIONS]
 
 
-def test_migration_2_adds_dead_letters_to_a_version_1_store(engine, conn):
+@pytest.mark.parametrize("applied", [(1,), (1, 2), (1, 4)], ids=["version-1", "dead-letters-only", "visits-only"])
+def test_an_older_store_gets_each_missing_migration(engine, conn, applied):
+    """Migrations 2 (dead letters) and 4 (visits, analysis indexes) apply to a store that has neither,
+    or only the other one (a store of either branch before they met)."""
     impression(conn, "a" * 32)
     store.close_user_impressions(conn, 7)
-    with store.transaction(conn):  # the store as version 1 left it
-        conn.exec_driver_sql("ALTER TABLE feedback DROP COLUMN dead_at")
-        conn.execute(store.schema_version.delete().where(store.schema_version.c.version == 2))
-    assert store.migrate(engine) == 2
-    assert "dead_at" in {c["name"] for c in sa.inspect(engine).get_columns("feedback")}
+    with store.transaction(conn):  # the store as those migrations left it
+        if 4 not in applied:
+            for index in store.ANALYSIS_INDEXES:
+                conn.exec_driver_sql(f"DROP INDEX {index.name}")
+            conn.exec_driver_sql("ALTER TABLE impressions DROP COLUMN visit")
+        if 2 not in applied:
+            conn.exec_driver_sql("ALTER TABLE feedback DROP COLUMN dead_at")
+        conn.execute(store.schema_version.delete().where(store.schema_version.c.version.not_in(applied)))
+    assert store.migrate(engine) == store.MIGRATIONS[-1][0]
+    with engine.connect() as fresh:
+        versions = fresh.execute(sa.select(store.schema_version.c.version)).scalars().all()
+    assert sorted(versions) == [v for v, _ in store.MIGRATIONS]
+    inspector = sa.inspect(engine)
+    assert "dead_at" in {c["name"] for c in inspector.get_columns("feedback")}
+    assert "visit" in {c["name"] for c in inspector.get_columns("impressions")}
+    assert {i.name for i in store.ANALYSIS_INDEXES} <= {i["name"] for i in inspector.get_indexes("impressions")}
+    if 4 not in applied:  # an older row is its own visit
+        assert store.read_impressions(conn)["visit"].tolist() == ["a" * 32]
     (job,) = store.claim_feedback(conn)
     assert store.mark_feedback_dead(conn, job, "answered 400: bad payload")
     assert [(i, state) for i, _, state in outbox(conn)] == [("a" * 32, store.DEAD)]
+    assert store.dead_lettered_count(conn) == 1 and store.analysed_arms(conn) == []
 
 
 def test_dead_letters_are_never_claimed_again_and_keep_their_reason(conn):
