@@ -33,7 +33,7 @@ def test_clear_winner_ships_on_the_sequential_test(impressions):
 def test_aa_experiment_keeps_running(impressions_factory):
     result = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8))
     assert result.verdict.decision == "keep running"
-    planned = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8), AnalysisConfig(planned_per_arm=5000))
+    planned = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8), AnalysisConfig(planned_per_arm=1000))  # users per arm
     assert planned.verdict.decision == "inconclusive"
 
 
@@ -102,3 +102,26 @@ def test_fallback_rows_and_contract_violations(impressions_factory):
         AnalysisConfig(expected_split={"control": 1.0, "challenger": 0.0})
     with pytest.raises(ValueError, match="decision rule"):
         AnalysisConfig(decision_rule="vibes")
+
+
+@pytest.mark.parametrize("unit, planned", [("user", 1000), ("impression", 4000)])
+def test_the_fixed_horizon_rule_needs_its_plan_and_reads_only_up_to_it(impressions_factory, unit, planned):
+    with pytest.raises(ValueError, match="--planned-per-arm"):
+        AnalysisConfig(decision_rule="fixed")
+    early = impressions_factory(n=20_000, users=3_000, ctr=(0.06, 0.12), seed=21)
+    cfg = AnalysisConfig(decision_rule="fixed", planned_per_arm=planned, randomisation_unit=unit)
+    first = analyze(early, cfg)
+    # later the challenger collapses: data after the horizon must not move a fixed-horizon answer
+    later = impressions_factory(n=20_000, users=3_000, ctr=(0.10, 0.02), seed=22)
+    later = later.assign(impression_id="late-" + later["impression_id"],
+                         created_at=later["created_at"] + pd.Timedelta(days=10))
+    second = analyze(pd.concat([early, later]), cfg)
+    assert first.verdict == second.verdict and first.verdict.decision == "ship"
+    fixed = first.comparison("challenger").fixed_horizon
+    assert fixed == second.comparison("challenger").fixed_horizon
+    assert second.comparison("challenger").user_level.difference < 0  # all the data says the opposite
+    # the horizon is the first `planned` units of each arm by time
+    control = early[early["arm"] == "control"].sort_values("created_at", kind="stable")
+    firsts = control.drop_duplicates("user_id") if unit == "user" else control
+    cut = control[control["created_at"] <= firsts["created_at"].iloc[planned - 1]]
+    assert fixed.control_mean == pytest.approx(cut["clicked"].mean(), abs=1e-12)
