@@ -13,7 +13,8 @@ from funflix.cluster import images
 
 from . import workloads
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+# The first test that asks for the images builds any that are out of date (`make test` built them already).
+pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def in_pod(cluster, namespace: str, deployment: str, code: str) -> str:
