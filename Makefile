@@ -44,7 +44,8 @@ $(SERVING_VENV)/.installed: requirements/serving.txt requirements/serving-build.
 
 # Re-resolve both locks from pyproject.toml, keeping current pins where allowed (UPGRADE=1: newest).
 # Any existing .venv will do (its uv resolves): an edited pyproject.toml does not rebuild it first.
-lock: | $(VENV)/.installed
+lock:
+	@[ -x $(PY) ] || $(MAKE) $(VENV)/.installed
 	$(PY) requirements/lock.py $(if $(UPGRADE),--upgrade)
 
 system-deps:

@@ -5,7 +5,8 @@
 
 For each size a SQLite event store in the site's schema is generated once (under ``--folder``,
 reused by later runs): ``N`` impressions over ``N / 10`` users, sticky arms, CTR 7% and 10%, every
-row closed and its feedback delivered. Each measurement runs in a fresh process (its peak RSS is
+row closed and its feedback delivered (delivered outbox rows are not generated: no analysis reads them;
+nor are the Seldon request and response payloads). Each measurement runs in a fresh process (its peak RSS is
 the whole process: interpreter, pandas, scipy):
 
 pandas:     every impression loaded into pandas, then analysed (what ``funflix analyze`` and
@@ -53,20 +54,14 @@ def generate(path: Path, n: int) -> None:
     con.execute(f"""
         WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i < {n - 1}),
         rows AS (SELECT i, abs(random()) % {users} AS user FROM k)
-        INSERT INTO impressions (id, puid, user_id, arm, model_name, model_version, strategy, items, created_at,
-                                 status, closed_at, visit)
-        SELECT printf('%032x', i), printf('%016x', i), user, CASE user % 2 WHEN 0 THEN 'control' ELSE 'challenger' END,
-               'm', 'v1', 'personal', '[1,2,3,4,5,6,7,8,9,10]',
+        INSERT INTO impressions (id, user_id, arm, items, created_at, status, closed_at, visit)
+        SELECT printf('%032x', i), user, CASE user % 2 WHEN 0 THEN 'control' ELSE 'challenger' END, '[1,2,3]',
                strftime('%Y-%m-%d %H:%M:%f', '2026-10-01', '+' || (i / 100.0) || ' seconds') || '000',
                CASE WHEN abs(random()) % 1000 < CASE user % 2 WHEN 0 THEN 70 ELSE 100 END
                     THEN 'clicked' ELSE 'unclicked' END,
                strftime('%Y-%m-%d %H:%M:%f', '2026-10-01', '+' || (i / 100.0 + 1) || ' seconds') || '000',
                user || '-' || (i / 20000)
         FROM rows""")
-    con.execute("""INSERT INTO feedback (impression_id, arm, reward, payload, state, attempts, next_attempt_at,
-                                         created_at, sent_at)
-                   SELECT id, arm, status = 'clicked', '{}', 'sent', 1, closed_at, closed_at, closed_at
-                   FROM impressions""")
     con.commit()
     con.close()
     engine = store.create_store_engine(f"sqlite:///{path}")

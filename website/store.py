@@ -12,7 +12,7 @@ Tables
     ``model_name``, ``model_version``, ``strategy``, ``items`` (JSON list of movieIds), the Seldon
     ``request`` and ``response`` JSON, ``created_at``, ``status`` (``open`` -> ``clicked`` or
     ``unclicked``; ``fallback`` rows never get feedback), ``closed_at``, ``clicked_at``,
-    ``clicked_item``.
+    ``clicked_item``, ``visit`` (the user's sitting it was shown in; migration 4).
 ``clicks``
     Every accepted click on an item of an impression (raw event). ``counted`` is true for the one
     click that turned its impression ``clicked``; a second item of the same row is recorded but not
@@ -591,9 +591,8 @@ def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | N
         query = query.where(impressions.c.created_at < end)
     query = query.order_by(impressions.c.created_at, impressions.c.id)
     with transaction(conn):
-        result = conn.execution_options(stream_results=True).execute(query)
-        cursor = result.cursor  # the DBAPI cursor's plain tuples: no Row objects per impression
-        while rows := cursor.fetchmany(chunk_rows):
+        result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
+        for rows in result.partitions(chunk_rows):  # rows are read into numpy without per-row Python code
             block = np.fromiter(itertools.chain.from_iterable(rows), float, count=4 * len(rows)).reshape(-1, 4)
             yield block[:, 0].astype(np.int64), block[:, 1].astype(np.int64), block[:, 2].astype(np.int64), block[:, 3]
 

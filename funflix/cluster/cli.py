@@ -108,12 +108,12 @@ def _status_command(args) -> int:
                   "server": cluster.server, "daemons": {d.name: d.pid for d in cluster.state["daemons"]}}
     except FileNotFoundError:
         status = {"root": str(root), "running": False}
-    status["lock_held_by_pid"] = lock_holder()
+    status["lock_holder"] = lock_holder()
     if args.json:
         print(json.dumps(status, indent=2))
     else:
         state = "running" if status["running"] else "not running"
         print(f"cluster in {root}: {state}" + (f"; KUBECONFIG={status['kubeconfig']}" if status["running"] else ""))
-        if status["lock_held_by_pid"] and not status["running"]:
-            print(f"another cluster on this machine holds the lock (pid {status['lock_held_by_pid']})")
+        if status["lock_holder"] and not status["running"]:
+            print(f"another cluster on this machine holds the lock ({status['lock_holder']})")
     return 0

@@ -45,8 +45,9 @@ def alive(daemon: Daemon) -> bool:
     return _start_time(daemon.pid) == daemon.started
 
 
-def acquire_lock(timeout: float, waiting_message: str) -> int:
-    """Take the machine-wide cluster lock (``flock``), waiting up to ``timeout`` s; return its descriptor."""
+def acquire_lock(timeout: float, waiting_message: str, root: Path) -> int:
+    """Take the machine-wide cluster lock (``flock``), waiting up to ``timeout`` s; return its descriptor.
+    The lock file names the holder's PID and cluster folder, so a busy machine says what to stop."""
     fd = os.open(LOCK_PATH, os.O_RDWR | os.O_CREAT, 0o666)
     deadline = time.monotonic() + timeout
     told = False
@@ -55,13 +56,14 @@ def acquire_lock(timeout: float, waiting_message: str) -> int:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.set_inheritable(fd, True)
             os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.write(fd, f"pid {os.getpid()}, cluster folder {root}\n".encode())
             return fd
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 os.close(fd)
-                raise ClusterBusy(f"another cluster holds {LOCK_PATH} (started by pid "
-                                  f"{LOCK_PATH.read_text().strip() or '?'}); stop it with `make cluster-down`")
+                holder = LOCK_PATH.read_text().strip() or "?"
+                raise ClusterBusy(f"another cluster holds {LOCK_PATH} ({holder}); stop it with "
+                                  f"`funflix cluster --root <its folder> down`")
             if not told:
                 print(waiting_message, flush=True)
                 told = True
@@ -69,7 +71,7 @@ def acquire_lock(timeout: float, waiting_message: str) -> int:
 
 
 def lock_holder() -> str | None:
-    """The PID text written by whoever holds the lock now, or None when it is free."""
+    """What the holder of the lock wrote (its PID and cluster folder), or None when the lock is free."""
     if not LOCK_PATH.exists():
         return None
     fd = os.open(LOCK_PATH, os.O_RDONLY)

@@ -147,7 +147,7 @@ def base_layout() -> Path:
         leftover.unlink(missing_ok=True)
     _layout_from_rootfs(rootfs, layout, BASE_TAG, [
         "--config.env=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "--config.cmd=/bin/bash", f"--clear=config.labels",
+        "--config.cmd=/bin/bash", "--clear=config.labels",
     ])
     shutil.rmtree(rootfs)
     _say(f"base image in {layout}", started)

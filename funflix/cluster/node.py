@@ -76,7 +76,8 @@ class Cluster:
             raise ClusterUnavailable("this machine cannot run pods; missing: " + "; ".join(problems))
         if self.state_file.exists() and any(daemons.alive(d) for d in daemons.load(self.state_file)["daemons"]):
             raise ClusterUnavailable(f"a cluster from {self.root} already runs: `make cluster-down` first")
-        self._lock_fd = daemons.acquire_lock(lock_timeout, f"waiting for {daemons.LOCK_PATH} (another cluster runs)")
+        self._lock_fd = daemons.acquire_lock(lock_timeout, f"waiting for {daemons.LOCK_PATH} (another cluster runs)",
+                                             self.root)
         self._started = time.monotonic()
         try:
             self._prepare()
