@@ -16,11 +16,11 @@ from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest,
 from .intervals import wilson_interval
 from .multiple import bonferroni_alpha, holm_adjust
 from .results import ComparisonResult
-from .sequential import SequentialConfig, SequentialPath, SequentialResult, sequential_test
+from .sequential import SequentialConfig, SequentialPath, SequentialResult, sequential_test, user_level_looks
 from .srm import SRM_THRESHOLD, SrmResult, check_srm
 from .statistics import ProportionStatistic, RatioStatistic
 from .summary import ArmSummary, arm_summary
-from .timeline import checkpoints, cumulative_statistics, sort_impressions
+from .timeline import SUM_FIELDS, checkpoints, cumulative_statistics, sort_impressions
 from .user_level import DeltaMethodTest, design_effect, ratio_statistics, variance_of_ratio
 from .verdict import ArmEvidence, Verdict, arm_verdict, overall_verdict
 
@@ -292,11 +292,11 @@ def _user_summary(arm: str, stat: RatioStatistic) -> UserLevelSummary:
 
 def _sequential(cumulative, control: str, arm: str, cfg: SequentialConfig, points: np.ndarray):
     a, b = cumulative.arms[control], cumulative.arms[arm]
-    both = np.flatnonzero((a.d_sum > 0) & (b.d_sum > 0))
+    readable, difference, variance = user_level_looks([getattr(a, f) for f in SUM_FIELDS],
+                                                      [getattr(b, f) for f in SUM_FIELDS], cfg.variance_floor)
+    both = np.flatnonzero(readable)
     looks = (a.d_sum + b.d_sum)[both]
-    difference = (b.ctr - a.ctr)[both]
-    variance = (a.variance + b.variance)[both]
-    result, path = sequential_test(looks, difference, variance, cfg)
+    result, path = sequential_test(looks, difference[both], variance[both], cfg)
     if not path.looks:
         return result, path
     # keep the path at the checkpoints only (the p-value already saw every impression)

@@ -15,7 +15,6 @@ import pandas as pd
 
 from .constants import ARM, CLICKED, CREATED_AT, USER_ID
 from .statistics import RatioStatistic
-from .user_level import ratio_variance
 
 SUM_FIELDS = ("n", "m_sum", "m_sum_squares", "d_sum", "d_sum_squares", "m_d_sum_of_products")
 
@@ -35,16 +34,6 @@ class CumulativeArm:
     def at(self, index: int) -> RatioStatistic:
         return RatioStatistic(**{f: float(getattr(self, f)[index]) if f != "n" else int(self.n[index])
                                  for f in SUM_FIELDS})
-
-    @property
-    def ctr(self) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.d_sum > 0, self.m_sum / np.maximum(self.d_sum, 1), 0.0)
-
-    @property
-    def variance(self) -> np.ndarray:
-        """Delta-method variance of the arm's CTR after each impression."""
-        return ratio_variance(*(getattr(self, f) for f in SUM_FIELDS))
 
 
 @dataclass(frozen=True)
