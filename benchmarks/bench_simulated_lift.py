@@ -29,7 +29,7 @@ from funflix.models.config import ARMS
 from funflix.models.pipeline import prepare, train_and_save
 from funflix.serving.processes import free_port_block
 from funflix.simulation.calibration import calibrate
-from funflix.simulation.lift_checks import (click_probabilities, lift_decomposition, save_popularity, sensitivity,
+from funflix.simulation.lift_checks import (click_probabilities, lift_decomposition, save_baselines, sensitivity,
                                             verdict_shares)
 from funflix.simulation.tastes import Tastes
 
@@ -41,6 +41,7 @@ EXPERIMENTS = {
     "challenger vs control (the demo)": ("control", "challenger"),
     "popularity vs control": ("control", "popularity"),
     "popularity vs the challenger model in production": ("challenger", "popularity"),
+    "a random ranking vs control (a broken challenger)": ("control", "random"),
 }
 
 
@@ -100,8 +101,9 @@ def main(argv=None) -> int:
         root = Path(tmp) / "models"
         configs = [c.quick() if args.quick else c for c in ARMS.values()]
         train_and_save(prepared, configs, root, progress=False)
-        save_popularity(prepared, root)
-        recommenders = {name: load_recommender(name, root=root) for name in ("control", "challenger", "popularity")}
+        save_baselines(prepared, root)
+        recommenders = {name: load_recommender(name, root=root)
+                        for name in ("control", "challenger", "popularity", "random")}
         model, _ = calibrate(tastes, recommenders)
         summary = {"models": "quick" if args.quick else "full", "runs": args.runs, "sessions": args.sessions,
                    "offline": offline_verdicts(model, recommenders, tastes.user_ids, args.runs, args.sessions)}
@@ -109,7 +111,7 @@ def main(argv=None) -> int:
         summary["sensitivity"] = sensitivity(tastes, {a: recommenders[a] for a in ("control", "challenger")})
         if args.stack:
             summary["stack"] = {name: stack_run(root, Path(tmp) / f"stack-{i}", *arms, args.stack_sessions, seed=i)
-                                for i, (name, arms) in enumerate(EXPERIMENTS.items()) if name.startswith(("A/A", "popularity vs the"))}
+                                for i, (name, arms) in enumerate(EXPERIMENTS.items()) if name.startswith(("A/A", "popularity vs the", "a random"))}
     summary["seconds"] = round(time.perf_counter() - started, 1)
     if args.json:
         print(json.dumps(summary))

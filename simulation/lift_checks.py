@@ -125,12 +125,21 @@ def sensitivity(tastes: Tastes, recommenders: dict, grid: dict | None = None, ba
     return rows
 
 
-def save_popularity(prepared, root) -> None:
-    """Save the most-popular list as a servable arm ``popularity`` beside the trained arms in ``root``."""
+def random_ranking(recommender, seed: int = 0):
+    """A deliberately broken challenger: one random ranking of the whole catalogue for everyone."""
+    from funflix.models.pipeline import fixed_ranking
+
+    scores = np.random.default_rng(seed).random(recommender.n_items)
+    return fixed_ranking(recommender, "random", scores, np.ones(recommender.n_items, bool))
+
+
+def save_baselines(prepared, root) -> None:
+    """Save the most-popular and the random ranking as servable arms beside the trained arms in ``root``."""
     from funflix.models.artifacts import load_recommender, read_metadata, save_recommender
     from funflix.models.pipeline import popularity_baseline
 
+    challenger = load_recommender("challenger", root=root)
     metadata = {key: value for key, value in read_metadata("challenger", root=root).items()
                 if key in ("data", "split", "created")}
-    save_recommender(popularity_baseline(load_recommender("challenger", root=root), prepared),
-                     {**metadata, "config": {"name": "popularity"}}, root)
+    for baseline in (popularity_baseline(challenger, prepared), random_ranking(challenger)):
+        save_recommender(baseline, {**metadata, "config": {"name": baseline.name}}, root)
