@@ -1,4 +1,4 @@
-"""Run every benchmark quoted in the README, one after another (``make bench``, ~15 min).
+"""Run every benchmark quoted in the README, one after another (``make bench``, ~35 min).
 
 The ML-25M-sized scale run is separate (``bench_models.py scale``, ~1 h on 2 cores).
 Run it on a quiet machine: the figures are medians and ratios, but they share 2 cores.
@@ -17,6 +17,8 @@ RUNS = [
     ["bench_website.py"],
     ["bench_simulation.py"],
     ["bench_sequential_calibration.py"],
+    ["bench_sequential_populations.py"],
+    ["bench_simulated_lift.py", "--stack"],
 ]
 
 
