@@ -80,7 +80,7 @@ def test_three_users_cannot_stop_an_experiment():
 
 def test_reduced_calibration_keeps_five_percent_where_the_plug_in_broke_it():
     """100 engaged users with heavy-tailed activity, read after every impression: the plain plug-in
-    variance gave ~9% false positives at tau 0.3; the floored variance stays at or below 5%."""
+    variance gave ~11% false positives at tau 0.3; the floored variance stays at or below 5%."""
     configs = {"floored": SequentialConfig(mixture_sd=0.3), "plug-in": SequentialConfig(mixture_sd=0.3, variance_floor=False),
                "floored, default tau": SequentialConfig()}
     cell = aa_false_positive_rates(np.random.default_rng(2026), 1500, 100, ENGAGED, configs)
