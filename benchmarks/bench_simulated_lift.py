@@ -27,7 +27,7 @@ from funflix.models.artifacts import load_recommender
 from funflix.models.config import ARMS
 from funflix.models.pipeline import prepare, train_and_save
 from funflix.serving.processes import free_port_block
-from funflix.simulation.calibration import calibrate
+from funflix.simulation.click_calibration import calibrate
 from funflix.simulation.lift_checks import (click_probabilities, lift_decomposition, save_baselines, sensitivity,
                                             verdict_shares)
 from funflix.simulation.tastes import Tastes
@@ -58,7 +58,7 @@ def offline_verdicts(model, recommenders, user_ids, runs: int, sessions: int) ->
 def stack_run(models_root: Path, home: Path, control: str, challenger: str, sessions: int, seed: int) -> dict:
     """One experiment on the real local stack: the arms serve ``control`` and ``challenger``'s artifacts."""
     from funflix.serving.stack import LocalStack
-    from funflix.simulation.calibration import calibrated_click_model
+    from funflix.simulation.click_calibration import calibrated_click_model
     from funflix.simulation.simulate import simulate
     from funflix.website.store import load_impressions
 

@@ -6,7 +6,7 @@ sequential test read after every impression.
 propensity and a number of impressions from a :class:`Population`; the impressions of all users
 arrive interleaved in random order, and after every one of them the mSPRT is evaluated on the
 user-level running sums exactly as :func:`funflix.experiment.analysis.analyze` does
-(:func:`funflix.experiment.timeline.cumulative_statistics`). A replication is a false positive
+(the running sums of :class:`funflix.experiment.replay.Replay`). A replication is a false positive
 when the test rejects at any impression: that is when the verdict says ship or stop.
 """
 
@@ -125,7 +125,7 @@ def simulate_streams(rng: np.random.Generator, replications: int, users: int, po
 def running_sums(streams: Streams, arm_mask: np.ndarray) -> list[np.ndarray]:
     """One arm's user-level running sums after every impression, restarting at each replication.
 
-    Same increments as :func:`funflix.experiment.timeline.cumulative_statistics`:
+    Same increments as the analysis's :class:`funflix.experiment.replay.Replay`:
     ``n, m_sum, m_sum_squares, d_sum, d_sum_squares, m_d_sum_of_products``.
     """
     c, k, x = streams.clicked.astype(float), streams.k, streams.x

@@ -44,11 +44,16 @@ def _run_cli(argv: list[str]) -> None:
 def _verdict(db_url: str):
     """The analysis's current verdict and the number of impressions it rests on."""
     from funflix.experiment import analysis_config
-    from funflix.experiment.analysis import analyze
-    from funflix.website.store import load_impressions
+    from funflix.experiment.store_analysis import StoreAnalysis
+    from funflix.website import store
 
-    impressions = load_impressions(db_url)
-    return analyze(impressions, analysis_config()).verdict, len(impressions)
+    engine = store.open_existing(db_url)
+    try:
+        with engine.execution_options(readonly=True).connect() as conn:
+            result = StoreAnalysis().analyze(conn, analysis_config())
+    finally:
+        engine.dispose()
+    return result.verdict, sum(a.impressions for a in result.arms)
 
 
 def offline_vs_online(verdict, precision: dict[str, float]) -> str:
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from funflix.models.artifacts import read_metadata
     from funflix.serving.cli import port_settings
     from funflix.serving.stack import LocalStack
-    from funflix.simulation.calibration import calibrated_click_model
+    from funflix.simulation.click_calibration import calibrated_click_model
     from funflix.simulation.simulate import format_report, simulate
 
     if args.round < 1 or args.max_sessions < args.round or args.browser_sessions < 0:
@@ -78,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_train:
         _banner("1. MovieLens and the two models")
         _run_cli(["data"])
-        _run_cli(["train"])
+        _run_cli(["train", "--publish"])  # the demo serves what it just trained
     _banner("2. Offline comparison on the held-out period")
     _run_cli(["evaluate"])
     _banner("3. Local stack: Seldon router and models, gateway, website, Prometheus")

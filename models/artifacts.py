@@ -27,8 +27,9 @@ def models_root(root: str | Path | None = None) -> Path:
     return Path(root) if root is not None else paths.sub("models")
 
 
-def save_recommender(recommender: Recommender, metadata: dict, root: str | Path | None = None) -> Path:
-    """Write ``recommender`` as ``<root>/<name>/<version>/`` and point ``LATEST`` at it."""
+def save_recommender(recommender: Recommender, metadata: dict, root: str | Path | None = None,
+                     publish: bool = True) -> Path:
+    """Write ``recommender`` as ``<root>/<name>/<version>/``; ``publish`` points ``LATEST`` at it."""
     arm_dir = models_root(root) / recommender.name
     folder = arm_dir / recommender.version
     folder.mkdir(parents=True, exist_ok=True)
@@ -39,9 +40,21 @@ def save_recommender(recommender: Recommender, metadata: dict, root: str | Path 
                        f"{key}_indptr": matrix.indptr, f"{key}_shape": np.array(matrix.shape)})
     np.savez(folder / ARRAYS, **arrays)
     document = {**metadata, "name": recommender.name, "version": recommender.version, "genres": recommender.genres}
-    (folder / METADATA).write_text(json.dumps(document, indent=2, sort_keys=True, default=str))
-    _atomic_write(arm_dir / LATEST, recommender.version)
+    write_metadata(folder, document)
+    if publish:
+        _atomic_write(arm_dir / LATEST, recommender.version)
     return folder
+
+
+def write_metadata(folder: Path, document: dict) -> None:
+    """(Re)write an artifact's ``metadata.json`` atomically."""
+    _atomic_write(folder / METADATA, json.dumps(document, indent=2, sort_keys=True, default=str))
+
+
+def latest_version(arm: str, root: str | Path | None = None) -> str | None:
+    """The version ``arm``'s ``LATEST`` names, or None before its first published model."""
+    pointer = models_root(root) / arm / LATEST
+    return pointer.read_text().strip() if pointer.is_file() else None
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -54,10 +67,9 @@ def artifact_dir(arm: str, version: str = "latest", root: str | Path | None = No
     """Folder of ``arm``'s artifact ``version`` ("latest" follows the ``LATEST`` pointer)."""
     arm_dir = models_root(root) / arm
     if version == "latest":
-        pointer = arm_dir / LATEST
-        if not pointer.is_file():
+        version = latest_version(arm, root)
+        if version is None:
             raise FileNotFoundError(f"no trained model for arm {arm!r} in {arm_dir.parent} (run `funflix train`)")
-        version = pointer.read_text().strip()
     folder = arm_dir / version
     if not (folder / ARRAYS).is_file():
         raise FileNotFoundError(f"no artifact {arm}/{version} in {arm_dir.parent}")

@@ -14,9 +14,9 @@ import pandas as pd
 from funflix.data.movielens import load_movies, load_ratings
 from funflix.data.split import Split, split_interactions
 from funflix.models import evaluation
-from funflix.models.artifacts import load_recommender, read_metadata, save_recommender
+from funflix.models.artifacts import latest_version, load_recommender, read_metadata, save_recommender
 from funflix.models.config import ARMS, ModelConfig
-from funflix.models.dataset import Catalog
+from funflix.models.dataset import MatrixIndex
 from funflix.models.recommender import Recommender
 from funflix.models.train import train_arm
 
@@ -30,7 +30,7 @@ class Prepared:
     ratings: pd.DataFrame
     movies: pd.DataFrame
     split: Split
-    catalog: Catalog
+    catalog: MatrixIndex
     checksum: str
     source: dict
 
@@ -50,7 +50,7 @@ def prepare(dataset: str = "ml-latest-small", path: str | Path | None = None, th
     split = split_interactions(ratings, threshold, test_fraction, old_fraction)
     source = {"dataset": dataset, "path": str(path) if path else None, "threshold": threshold,
               "test_fraction": test_fraction, "old_fraction": old_fraction}
-    return Prepared(ratings, movies, split, Catalog.build(ratings, movies), data_checksum(ratings, movies), source)
+    return Prepared(ratings, movies, split, MatrixIndex.build(ratings, movies), data_checksum(ratings, movies), source)
 
 
 def new_version(config: ModelConfig, checksum: str) -> str:
@@ -59,26 +59,36 @@ def new_version(config: ModelConfig, checksum: str) -> str:
     return f"v{stamp}-{tag}"
 
 
-def quick_precision(recommender: Recommender, prepared: Prepared, k: int = 10) -> float:
+def offline_metrics(recommender: Recommender, prepared: Prepared, k: int = 10) -> dict[str, float]:
+    """Mean precision, recall, MAP and nDCG at ``k`` and AUC over the held-out users."""
     per_user, _ = evaluation.evaluate_users(recommender, prepared.split.test, np.zeros(recommender.n_items), 1, k)
-    return float(per_user["precision"].mean())
+    metrics = {f"{name}@{k}": float(per_user[name].mean()) for name in evaluation.RANKING_METRICS}
+    return {**metrics, "auc": float(per_user["auc"].mean())}
 
 
 def train_and_save(prepared: Prepared, configs: list[ModelConfig], root: str | Path | None = None,
-                   progress: bool = True) -> dict[str, dict]:
-    """Train each config, save it as the arm's latest artifact; return each arm's metadata."""
+                   progress: bool = True, publish: bool | None = None) -> dict[str, dict]:
+    """Train each config and save it as a new version of its arm; return each arm's metadata.
+
+    ``publish`` moves the arm's ``LATEST`` to the new version; the default (None) does so only
+    for an arm that has no ``LATEST`` yet, so retraining leaves what is served alone.
+    """
     saved = {}
     for config in configs:
         version = new_version(config, prepared.checksum)
         _, recommender = train_arm(config, prepared.split, prepared.catalog, version=version, progress=progress)
+        previous = latest_version(config.name, root)
+        published = publish if publish is not None else previous is None
         metadata = {
             "config": config.to_dict(), "data": {**prepared.source, "checksum": prepared.checksum},
             "split": prepared.split.summary(), "created": datetime.now(timezone.utc).isoformat(),
-            "metrics": {"precision@10": quick_precision(recommender, prepared)},
+            "metrics": offline_metrics(recommender, prepared),
         }
-        folder = save_recommender(recommender, metadata, root)
-        log.info("saved %s %s (P@10 %.4f) to %s", config.name, version, metadata["metrics"]["precision@10"], folder)
-        saved[config.name] = {**metadata, "path": str(folder), "version": version}
+        folder = save_recommender(recommender, metadata, root, publish=published)
+        log.info("saved %s %s (P@10 %.4f) to %s%s", config.name, version, metadata["metrics"]["precision@10"], folder,
+                 " and published it" if published else "")
+        saved[config.name] = {**metadata, "path": str(folder), "version": version, "published": published,
+                              "latest": version if published else previous}
     return saved
 
 

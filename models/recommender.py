@@ -11,6 +11,49 @@ import scipy.sparse as sp
 Strategy = Literal["personal", "popularity", "features", "similar"]
 
 
+def top_k_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` highest scores in each row, best first.
+
+    Parameters
+    ----------
+    scores : (n_rows, n_columns) array; ``-inf`` marks columns that must not be chosen.
+    k : list length; at most ``n_columns`` columns are returned.
+
+    Returns
+    -------
+    (n_rows, min(k, n_columns)) int64 array. Equal scores rank by column (items are sorted by
+    movieId, so the lower movieId wins), also at the k-th place, so the result is deterministic.
+    Rows with fewer than ``k`` finite scores end in ``-inf`` columns: callers drop those.
+
+    Exact without sorting whole rows: the k-th highest score of an evenly strided sample of
+    ``sqrt(n_columns * k)`` columns cannot exceed the row's own k-th highest, so the columns
+    scoring at least that (about ``sqrt(n_columns * k)`` per row) hold the row's top k; only
+    they are sorted. Rows where ties or ``-inf`` make that set large are sorted whole.
+    """
+    n_rows, n_columns = scores.shape
+    k = min(k, n_columns)
+    stride = max(1, int(np.sqrt(n_columns / k)))
+    sample = scores[:, ::stride]
+    floor = np.partition(sample, sample.shape[1] - k, axis=1)[:, sample.shape[1] - k, np.newaxis]
+    rows, columns = np.nonzero(scores >= floor)  # row-major: each row's columns ascending
+    counts = np.bincount(rows, minlength=n_rows)
+    top = np.empty((n_rows, k), dtype=np.int64)
+    wide = counts > 8 * k * stride
+    for row in np.flatnonzero(wide):
+        top[row] = np.argsort(-scores[row], kind="stable")[:k]
+    keep = ~wide[rows]
+    rows, columns = rows[keep], columns[keep]
+    counts[wide] = 0
+    position = np.arange(len(rows)) - (np.cumsum(counts) - counts)[rows]
+    candidates = np.full((n_rows, max(k, counts.max())), np.inf, dtype=np.float64)
+    candidates[rows, position] = -scores[rows, columns]
+    columns_at = np.zeros(candidates.shape, dtype=np.int64)
+    columns_at[rows, position] = columns
+    best = np.argsort(candidates, axis=1, kind="stable")[:, :k]  # stable: equal scores keep column order
+    top[~wide] = np.take_along_axis(columns_at, best, axis=1)[~wide]
+    return top
+
+
 @dataclass(frozen=True)
 class Recommendation:
     """A ranked list: ``items`` (movieIds, best first) with their ``scores`` and how it was made."""
@@ -66,10 +109,6 @@ class Recommender:
         row = int(np.searchsorted(self.user_ids, user_id))
         return row if row < len(self.user_ids) and self.user_ids[row] == user_id else None
 
-    def known_user(self, user_id: int) -> bool:
-        row = self._user_row(user_id)
-        return row is not None and bool(self.known_users[row])
-
     def _check_k(self, k: int) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items:
             raise ValueError(f"k must be an integer in [1, {self.n_items}], got {k!r}")
@@ -78,9 +117,8 @@ class Recommender:
         scores = np.where(self.candidates, scores, -np.inf)
         if exclude is not None and len(exclude):
             scores[exclude] = -np.inf
-        k = min(k, int(np.isfinite(scores).sum()))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[np.lexsort((self.item_ids[top], -scores[top]))][:k]
+        top = top_k_columns(scores[np.newaxis], k)[0]
+        top = top[np.isfinite(scores[top])]
         return Recommendation(self.item_ids[top].tolist(), scores[top].astype(float).tolist(), strategy)
 
     def scores(self, user_row: int) -> np.ndarray:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from funflix.simulation.calibration import ROW_SIZE, arm_lists, calibrate
+from funflix.simulation.click_calibration import ROW_SIZE, arm_lists, calibrate
 from funflix.simulation.click_model import BASELINE_CTR, ClickModel
 from funflix.simulation.tastes import Tastes
 

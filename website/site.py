@@ -33,6 +33,7 @@ class Site:
         self._recommender = None
         self._recommender_loaded = False
         self.experiment_cache = None  # (monotonic time, /experiment page context)
+        self._analysis = None
         self.housekeeper = None
         if config["HOUSEKEEPING_INTERVAL"] > 0:
             self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"], warm_up=self.warm_up)
@@ -41,6 +42,18 @@ class Site:
     def _outbox_counts(self):
         with self.engine.execution_options(readonly=True).connect() as conn:
             return store.feedback_counts(conn)
+
+    @property
+    def analysis(self):
+        """The event store's :class:`StoreAnalysis`: keeps the experiment's settled replay between views
+        (imported on first use: the statistics stack is heavy)."""
+        if self._analysis is None:
+            with self._lock:
+                if self._analysis is None:
+                    from funflix.experiment.store_analysis import StoreAnalysis
+
+                    self._analysis = StoreAnalysis()
+        return self._analysis
 
     @property
     def catalog(self) -> Catalog:

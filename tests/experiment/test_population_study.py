@@ -8,7 +8,7 @@ import pytest
 from funflix.experiment.analysis import AnalysisConfig, analyze
 from funflix.experiment.population_study import Population, aa_false_positive_rates, running_sums, simulate_streams
 from funflix.experiment.sequential import SequentialConfig, sequential_log_likelihood_ratio
-from funflix.experiment.timeline import SUM_FIELDS, cumulative_statistics
+from funflix.experiment.replay import SUM_FIELDS, Replay
 
 HEAVY = Population("Beta CTR, heavy-tailed activity", concentration=2.0, activity="heavy", mean_impressions=5.0)
 ENGAGED = Population("Beta CTR 15%, heavy-tailed activity", ctr=0.15, concentration=1.0, activity="heavy",
@@ -25,17 +25,31 @@ def _frames(streams):
     return [group.drop(columns="replication").reset_index(drop=True) for _, group in frame.groupby("replication")]
 
 
+def _analysis_sums(frame, config=None):
+    """The analysis's own running sums (its :class:`Replay`) after every impression of one replication,
+    and the replay itself: per arm, the six fields, each an array over impressions."""
+    replay = Replay(["control", "challenger"], "control", config or SequentialConfig())
+    codes = (frame["arm"] == "challenger").to_numpy().astype(int)
+    users, clicked = frame["user_id"].to_numpy(), frame["clicked"].to_numpy()
+    rows = {"control": [], "challenger": []}
+    for i in range(len(frame)):  # one impression at a time: the sums after each of them
+        replay.feed(codes[i:i + 1], users[i:i + 1], clicked[i:i + 1], [float(i)])
+        for arm, stat in replay.ratio_statistics().items():
+            rows[arm].append([float(getattr(stat, f)) for f in SUM_FIELDS])
+    return {arm: list(np.array(values).T) for arm, values in rows.items()}, replay
+
+
 @pytest.mark.parametrize("population", [Population("flat"), HEAVY])
-def test_running_sums_equal_the_analysis_cumulative_statistics(population):
+def test_running_sums_equal_the_analysis_replay(population):
     streams = simulate_streams(np.random.default_rng(11), 3, 40, population)
     ours = {"control": running_sums(streams, ~streams.challenger), "challenger": running_sums(streams, streams.challenger)}
     offset = 0
     for frame in _frames(streams):
-        theirs = cumulative_statistics(frame, ["control", "challenger"])
+        theirs, _ = _analysis_sums(frame)
         rows = slice(offset, offset + len(frame))
         for arm, sums in ours.items():
-            for field, values in zip(SUM_FIELDS, sums):
-                np.testing.assert_array_equal(values[rows], getattr(theirs.arms[arm], field), err_msg=f"{arm} {field}")
+            for field, values, expected in zip(SUM_FIELDS, sums, theirs[arm]):
+                np.testing.assert_array_equal(values[rows], expected, err_msg=f"{arm} {field}")
         offset += len(frame)
 
 
@@ -72,10 +86,11 @@ def test_three_users_cannot_stop_an_experiment():
     result = analyze(frame, AnalysisConfig(expected_split={"control": 0.5, "challenger": 0.5}))
     assert result.verdict.decision == "keep running"
     assert not result.comparison("challenger").sequential.significant
-    arms = cumulative_statistics(frame, ["control", "challenger"]).arms
-    sums = [[getattr(arms[arm], f) for f in SUM_FIELDS] for arm in ("control", "challenger")]
-    plain = sequential_log_likelihood_ratio(*sums, SequentialConfig(variance_floor=False))
+    sums, _ = _analysis_sums(frame)
+    plain = sequential_log_likelihood_ratio(sums["control"], sums["challenger"], SequentialConfig(variance_floor=False))
     assert plain[-1] >= np.log(20)  # what main did: reject, and the verdict said 'stop: harm'
+    _, unfloored = _analysis_sums(frame, SequentialConfig(variance_floor=False))
+    assert unfloored.sequential()["challenger"].significant  # the replay honours the switch
 
 
 def test_reduced_calibration_keeps_five_percent_where_the_plug_in_broke_it():
