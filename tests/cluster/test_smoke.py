@@ -52,8 +52,9 @@ def test_serving_component_answers_by_service_name_from_another_pod(cluster, clu
     baked = dict(pair.split("=") for pair in
                  json.loads(images.archive("funflix-serving").with_suffix(".json").read_text())["models"].split(","))
     for name in ("control", f"control.{namespace}", f"control.{namespace}.svc.cluster.local"):
-        status = json.loads(in_pod(cluster, namespace, "client",
+        answer = json.loads(in_pod(cluster, namespace, "client",
                                    http_get_json(f"http://{name}:{workloads.SERVING_PORT}/api/v1.0/health/status")))
+        status = answer["jsonData"]
         assert status["arm"] == "control"
         assert status["version"] == baked["control"]
 
