@@ -1,5 +1,5 @@
 """Run every benchmark quoted in the README, with the README's flags, one after another (``make bench``,
-~30 min; the analysis benchmark generates 1M- and 10M-impression stores on its first run).
+~70 min; the analysis benchmark generates 1M- and 10M-impression stores on its first run).
 
 The ML-25M-sized scale run is separate (``bench_models.py scale``, ~1 h on 2 cores).
 Run it on a quiet machine: the figures are medians and ratios, but they share 2 cores.
@@ -19,6 +19,8 @@ RUNS = [
     ["bench_website.py", "--seconds", "30"],
     ["bench_simulation.py", "--http-workers", "8"],
     ["bench_sequential_calibration.py"],
+    ["bench_sequential_populations.py"],
+    ["bench_simulated_lift.py"],
     ["bench_analysis.py"],
     ["bench_batch.py"],
 ]

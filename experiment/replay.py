@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .intervals import wilson_interval
-from .sequential import SequentialConfig, SequentialPath, SequentialResult, SequentialState
+from .sequential import SequentialConfig, SequentialPath, SequentialResult, SequentialState, user_level_looks
 from .statistics import RatioStatistic
-from .user_level import ratio_variance
 
 SUM_FIELDS = ("n", "m_sum", "m_sum_squares", "d_sum", "d_sum_squares", "m_d_sum_of_products")
 
@@ -82,7 +81,7 @@ class Replay:
     def __init__(self, arms: list[str], control: str, config: SequentialConfig, max_points: int = 200) -> None:
         self.arms, self.control = list(arms), control
         self.challengers = [a for a in self.arms if a != control]
-        self.max_points = max_points
+        self.config, self.max_points = config, max_points
         self.rows = 0
         self._users = [_ArmUsers() for _ in self.arms]
         self._sums = np.zeros((len(self.arms), len(SUM_FIELDS)))
@@ -122,9 +121,10 @@ class Replay:
         paths = {}
         for arm in self.challengers:
             a, b = cumulative[control], cumulative[self.arms.index(arm)]
-            both = np.flatnonzero((a[3] > 0) & (b[3] > 0))
-            variance = ratio_variance(*a[:, both]) + ratio_variance(*b[:, both])
-            difference = b[1, both] / b[3, both] - a[1, both] / a[3, both]
+            # the same looks as every other reader of the test: floored as the config says
+            readable, difference, variance = user_level_looks(a, b, self.config.variance_floor)
+            both = np.flatnonzero(readable)
+            difference, variance = difference[both], variance[both]
             at = np.searchsorted(both, targets)
             keep = at[(at < both.size) & (both[np.minimum(at, max(both.size - 1, 0))] == targets)] if both.size else at[:0]
             self._states[arm], path = self._states[arm].advance(a[3, both] + b[3, both], difference, variance, keep)

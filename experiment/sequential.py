@@ -20,15 +20,23 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .constants import NO_DATA, ZERO_VARIANCE
+from .user_level import ratio_variance
 
 
 @dataclass(frozen=True)
 class SequentialConfig:
     """``mixture_sd`` (tau) is the prior scale of the absolute CTR difference: set it near the
-    effect you care about (the plan's 7% -> 11% is 0.04); the test stays valid for any value."""
+    effect you care about (the plan's 7% -> 11% is 0.04); the test stays valid for any value.
+
+    ``variance_floor``: each arm's plug-in (delta-method) variance is at least the binomial
+    variance at the two arms' pooled CTR (a design effect of at least 1). The plug-in alone is
+    zero for an arm without clicks and too small with few users, which broke the 5% guarantee
+    in small experiments (``benchmarks/bench_sequential_populations.py``); False is the plain plug-in.
+    """
 
     alpha: float = 0.05
     mixture_sd: float = 0.03
+    variance_floor: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
@@ -110,7 +118,8 @@ class SequentialState:
 
     def advance(self, looks, difference, variance, keep=None) -> tuple["SequentialState", SequentialPath]:
         """Fold in new looks (arrays in time order); returns the new state and the path over them
-        (only at the indices ``keep``, when given)."""
+        (only at the indices ``keep``, when given). ``difference`` and ``variance`` are the looks of
+        :func:`user_level_looks` (the variance floored as ``config.variance_floor`` says)."""
         cfg = self.config
         looks, d, v = (np.asarray(a) for a in (looks, difference, variance))
         if d.size == 0:
@@ -149,3 +158,30 @@ def sequential_test(looks, difference, variance, config: SequentialConfig | None
     """Run the mSPRT over the looks (impressions so far, difference, variance of the difference)."""
     state, path = SequentialState(config or SequentialConfig()).advance(looks, difference, variance)
     return state.result(), path
+
+
+def user_level_looks(control, challenger, variance_floor: bool = True):
+    """The looks the test reads from two arms' running user-level sums.
+
+    ``control`` and ``challenger`` are sequences of the six :class:`RatioStatistic` fields (``n``,
+    ``m_sum``, ``m_sum_squares``, ``d_sum``, ``d_sum_squares``, ``m_d_sum_of_products``), each an
+    array over impressions. Returns ``(readable, difference, variance)``: where both arms have
+    impressions, the CTR difference (challenger - control) and its variance (delta method, floored
+    as :class:`SequentialConfig` says).
+    """
+    a, b = ([np.asarray(s, dtype=float) for s in arm] for arm in (control, challenger))
+    readable = (a[3] > 0) & (b[3] > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = np.where(readable, b[1] / b[3] - a[1] / a[3], 0.0)
+        pooled = np.where(readable, (a[1] + b[1]) / (a[3] + b[3]), 0.0)
+        variances = [ratio_variance(*arm) for arm in (a, b)]
+        if variance_floor:
+            variances = [np.maximum(v, np.where(readable, pooled * (1.0 - pooled) / arm[3], 0.0))
+                         for v, arm in zip(variances, (a, b))]
+    return readable, difference, np.where(readable, variances[0] + variances[1], 0.0)
+
+
+def sequential_log_likelihood_ratio(control, challenger, config: SequentialConfig):
+    """log Lambda at every look of :func:`user_level_looks` (0 where the test cannot read)."""
+    readable, difference, variance = user_level_looks(control, challenger, config.variance_floor)
+    return np.where(readable, msprt_log_likelihood_ratio(difference, variance, config.mixture_sd), 0.0)

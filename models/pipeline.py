@@ -98,13 +98,18 @@ def train_quick(root: str | Path, prepared: Prepared | None = None) -> Path:
     return Path(root)
 
 
-def popularity_baseline(recommender: Recommender, prepared: Prepared) -> Recommender:
-    """Most-popular over the full training period, with the same history exclusion as the arms."""
-    counts = np.asarray(prepared.catalog.matrix(prepared.split.train).sum(axis=0)).ravel()
-    return Recommender("popularity", "baseline", recommender.user_ids, recommender.item_ids,
+def fixed_ranking(recommender: Recommender, name: str, scores: np.ndarray, candidates: np.ndarray) -> Recommender:
+    """One ranking of ``candidates`` by ``scores`` for every user, with the same history exclusion as the arms."""
+    return Recommender(name, "baseline", recommender.user_ids, recommender.item_ids,
                        recommender.user_embeddings, recommender.item_embeddings, recommender.item_biases,
-                       np.zeros(len(recommender.user_ids), bool), counts > 0, recommender.seen, counts,
+                       np.zeros(len(recommender.user_ids), bool), candidates, recommender.seen, scores,
                        recommender.item_genres, recommender.genres)
+
+
+def popularity_baseline(recommender: Recommender, prepared: Prepared) -> Recommender:
+    """Most-popular over the full training period."""
+    counts = np.asarray(prepared.catalog.matrix(prepared.split.train).sum(axis=0)).ravel()
+    return fixed_ranking(recommender, "popularity", counts, counts > 0)
 
 
 def evaluate_arms(root: str | Path | None = None, k: int = 10, n_boot: int = 1000, baseline: str = "control",

@@ -91,9 +91,13 @@ class ClickModel:
         position = int(np.searchsorted(cumulative, rng.random(), side="right"))
         return (position if position < len(cumulative) else None), float(cumulative[-1]) if len(items) else 0.0
 
+    def user_ctrs(self, lists: dict[int, list[int]]) -> np.ndarray:
+        """(len(lists),) probability that each user in ``lists`` clicks their list, in the mapping's order."""
+        return click_distribution(self._score_matrix(lists), self.intercept, self.patience).sum(axis=1)
+
     def mean_ctr(self, lists: dict[int, list[int]]) -> float:
         """Expected CTR of showing each user in ``lists`` their list once (users weighted equally)."""
-        return float(click_distribution(self._score_matrix(lists), self.intercept, self.patience).sum(axis=1).mean())
+        return float(self.user_ctrs(lists).mean())
 
     def _score_matrix(self, lists: dict[int, list[int]]) -> np.ndarray:
         if not lists:

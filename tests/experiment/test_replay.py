@@ -4,7 +4,7 @@ and plotted path as one pass; a copy extends without touching the kept state."""
 import numpy as np
 
 from funflix.experiment.replay import Replay
-from funflix.experiment.sequential import SequentialConfig, sequential_test
+from funflix.experiment.sequential import SequentialConfig, sequential_test, user_level_looks
 from funflix.experiment.user_level import ratio_statistics, ratio_variance
 
 ARMS = ["control", "challenger"]
@@ -45,5 +45,12 @@ def test_chunks_give_the_one_pass_sequential_test_and_path(impressions_factory):
     sums = lambda arm: np.array([[getattr(prefix[k][arm], f) for k in both] for f in (  # noqa: E731
         "n", "m_sum", "m_sum_squares", "d_sum", "d_sum_squares", "m_d_sum_of_products")])
     a, b = sums("control"), sums("challenger")
-    expected, _ = sequential_test(a[3] + b[3], b[1] / b[3] - a[1] / a[3], ratio_variance(*a) + ratio_variance(*b))
+    _, difference, variance = user_level_looks(a, b)  # the floored variance (SequentialConfig.variance_floor)
+    expected, _ = sequential_test(a[3] + b[3], difference, variance)
     assert whole.sequential()["challenger"] == expected
+    # and with the floor off, the plain plug-in variance
+    plain = Replay(ARMS, "control", SequentialConfig(variance_floor=False))
+    plain.feed(codes, users, clicked, times)
+    unfloored, _ = sequential_test(a[3] + b[3], b[1] / b[3] - a[1] / a[3], ratio_variance(*a) + ratio_variance(*b),
+                                   SequentialConfig(variance_floor=False))
+    assert plain.sequential()["challenger"] == unfloored

@@ -103,3 +103,35 @@ def test_looks_extend_the_kept_replay(db_url):
         assert sum(a.impressions for a in second.arms) == 1500 > sum(a.impressions for a in first.arms)
     finally:
         engine.dispose()
+
+
+def test_the_store_analysis_floors_the_sequential_variance_too(db_url):
+    """claims' three-user case read from the event store: control 4 clicks in 5 impressions (two
+    users), challenger 0 in 1 (one user). The streamed replay floors each arm's variance as the
+    pandas path does, so the store says 'keep running' too; unfloored it would stop for harm."""
+    from funflix.experiment.replay import Replay
+    from funflix.experiment.sequential import SequentialConfig
+
+    rows = [(1, 1), (2, 0), (1, 0), (3, 1), (1, 1), (1, 1)]
+    engine = store.create_store_engine(db_url)
+    store.migrate(engine)
+    try:
+        with engine.connect() as conn:
+            for k, (user, clicked) in enumerate(rows):
+                now = START + timedelta(minutes=k)
+                store.record_impression(conn, impression_id=f"imp-{k}", user_id=user, items=[1, 2, 3],
+                                        arm="challenger" if user == 2 else "control", visit=f"v-{k}", now=now)
+                if clicked:
+                    store.record_click(conn, f"imp-{k}", user, 2, now=now + timedelta(seconds=5))
+            config = AnalysisConfig(expected_split={"control": 0.5, "challenger": 0.5})
+            aggregated = StoreAnalysis().analyze(conn, config)
+        loaded = analyze(store.load_impressions(db_url), config)
+    finally:
+        engine.dispose()
+    assert aggregated.verdict.decision == loaded.verdict.decision == "keep running"
+    assert aggregated.comparison("challenger").sequential == loaded.comparison("challenger").sequential
+    assert not aggregated.comparison("challenger").sequential.significant
+    plain = Replay(["control", "challenger"], "control", SequentialConfig(variance_floor=False))
+    plain.feed([1 if user == 2 else 0 for user, _ in rows], [user for user, _ in rows], [c for _, c in rows],
+               np.arange(len(rows), dtype=float))
+    assert plain.sequential()["challenger"].significant  # the plain plug-in: 'stop: harm' after six rows
