@@ -76,6 +76,9 @@ def _add_source(parser: argparse.ArgumentParser, db_help: str) -> None:
     source.add_argument("--db-url", default=None, help=db_help)
     source.add_argument("--csv", default=None, metavar="FILE",
                         help="impressions CSV with columns impression_id,user_id,arm,created_at,clicked")
+    parser.add_argument("--experiment", default=None, metavar="NAME",
+                        help="event store: the experiment to read, by name (its latest run) or id "
+                             "(default: the current one)")
 
 
 def _rate(text: str) -> float:
@@ -111,10 +114,12 @@ def _split(text: str) -> dict[str, float]:
     return split
 
 
-def load_source(db_url: str | None, csv: str | None):
-    """Impressions from a CSV file or the event store."""
+def load_source(db_url: str | None, csv: str | None, experiment: str | None = None):
+    """Impressions from a CSV file or one experiment of the event store."""
     import pandas as pd
 
+    if csv is not None and experiment is not None:
+        raise ValueError("--experiment selects from the event store; a --csv file is one experiment already")
     if csv is not None:
         try:
             return pd.read_csv(csv)
@@ -125,7 +130,7 @@ def load_source(db_url: str | None, csv: str | None):
     from funflix.website.store import load_impressions
 
     try:
-        return load_impressions(db_url)
+        return load_impressions(db_url, experiment)
     except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
         if type(exc).__module__.startswith("sqlalchemy"):
             raise ValueError(f"cannot read the event store at {db_url or 'the default URL'}: "
@@ -163,8 +168,8 @@ def plan_command(args) -> int:
     traffic, design_effect = args.traffic_per_day, args.design_effect
     if design_effect == "observed" and not (args.db_url or args.csv):
         raise ValueError("--design-effect observed needs data: give --db-url or --csv")
-    if args.db_url or args.csv:
-        impressions = load_source(args.db_url, args.csv)
+    if args.db_url or args.csv or args.experiment:
+        impressions = load_source(args.db_url, args.csv, args.experiment)
         if traffic is None:
             traffic = observed_traffic_per_day(impressions)
         if design_effect == "observed":
@@ -202,7 +207,8 @@ def analyze_command(args) -> int:
         raise ValueError(f"--mixture-sd must be positive, got {args.mixture_sd}")
     if args.planned_per_arm is not None and args.planned_per_arm <= 0:
         raise ValueError(f"--planned-per-arm must be positive, got {args.planned_per_arm}")
-    impressions = load_source(args.db_url, args.csv)
+    impressions = load_source(args.db_url, args.csv, args.experiment)
+    experiment = impressions.attrs.get("experiment")
     arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
     if args.control and arms_seen and control not in arms_seen and control not in (args.split or {}):
         raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
@@ -233,14 +239,19 @@ def analyze_command(args) -> int:
     if args.json:
         data = result.to_dict(include_timeline=False)
         data["report"] = str(report_path) if report_path else None
+        data["experiment"] = experiment
         print(json.dumps(data))
         return 0
-    _print_summary(result, report_path)
+    _print_summary(result, report_path, experiment)
     return 0
 
 
-def _print_summary(result, report_path) -> None:
+def _print_summary(result, report_path, experiment: dict | None = None) -> None:
     out = sys.stdout
+    if experiment is not None:
+        arms = ", ".join(f"{a['name']}={a['version']}" for a in experiment["arms"])
+        ended = f", ended {experiment['ended_at'][:19]}" if experiment["ended_at"] else ""
+        print(f"experiment {experiment['id']}: started {experiment['started_at'][:19]}{ended}; {arms}", file=out)
     for a in result.arms:
         print(f"{a.arm:<12} {a.impressions:>9,} impressions {a.clicks:>8,} clicks  CTR {a.ctr:.4f} "
               f"[{a.ci_lower:.4f}, {a.ci_upper:.4f}]", file=out)

@@ -221,6 +221,8 @@ class LocalStack:
     def _website_process(self) -> ManagedProcess:
         extra = {"FUNFLIX_GATEWAY_URL": self.gateway_url, "FUNFLIX_DATABASE_URL": self.database_url,
                  "FUNFLIX_MODELS_ROOT": str(self.models_root)}
+        if self.config_path:
+            extra["FUNFLIX_EXPERIMENT_VALUES"] = str(self.config_path)
         (self.home / "website").mkdir(parents=True, exist_ok=True)
         if self.website_workers > 1:
             multiproc = self.home / "website" / "prometheus-multiproc"

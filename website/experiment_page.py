@@ -35,8 +35,9 @@ def analysis_config():
                           adaptive_routing=experiment.routing == "thompson")
 
 
-def compute(engine) -> dict:
-    """The page's context: the analysis of every impression, its plots, open rows and the outbox.
+def compute(engine, experiment_id: str | None = None) -> dict:
+    """The page's context: the analysis of experiment ``experiment_id``'s impressions (None: every
+    impression), its plots, open rows and the outbox.
 
     The statistics stack (scipy, matplotlib) is imported here, on the first view, so that site
     workers start in well under a second.
@@ -45,7 +46,7 @@ def compute(engine) -> dict:
     from funflix.experiment.plots import ctr_over_time, cumulative_lift, figure_svg
 
     with engine.execution_options(readonly=True).connect() as conn:
-        frame = store.read_impressions(conn)
+        frame = store.read_impressions(conn, experiment_id)
         outbox = store.feedback_counts(conn)
     result = analyze(frame, analysis_config())
     plots = [figure_svg(ctr_over_time(result)), figure_svg(cumulative_lift(result))] if len(frame) else []
@@ -60,5 +61,5 @@ def experiment():
     ttl = funflix.config["EXPERIMENT_CACHE_SECONDS"]
     cached = funflix.experiment_cache
     if cached is None or time.monotonic() - cached[0] >= ttl:
-        cached = funflix.experiment_cache = (time.monotonic(), compute(funflix.engine))
+        cached = funflix.experiment_cache = (time.monotonic(), compute(funflix.engine, funflix.experiment_id))
     return render_template("experiment.html", **cached[1])

@@ -17,6 +17,11 @@ Tables
     Every accepted click on an item of an impression (raw event). ``counted`` is true for the one
     click that turned its impression ``clicked``; a second item of the same row is recorded but not
     counted; the same item twice is one row.
+``experiments``
+    One row per experiment identity (see ``website/experiments.py``): ``id``, ``name``, ``salt``,
+    ``arms`` (JSON list of ``{name, model, version, run_id}``), ``started_at``, ``ended_at`` (NULL
+    while it is the open one). Each impression's ``experiment_id`` names the experiment it was
+    served in (NULL for rows written before migration 5).
 ``feedback``
     The outbox: exactly one row per non-fallback impression (unique ``impression_id``) holding the
     Seldon feedback payload and its delivery ``state`` (``pending`` -> ``sending`` -> ``sent``).
@@ -67,9 +72,22 @@ impressions = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_item", sa.BigInteger),
+    sa.Column("experiment_id", sa.String(80)),
     sa.Index("ix_impressions_user_status", "user_id", "status"),
     sa.Index("ix_impressions_status_created", "status", "created_at"),
     sa.Index("ix_impressions_arm_created", "arm", "created_at"),
+    sa.Index("ix_impressions_experiment_arm", "experiment_id", "arm"),
+)
+
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("salt", sa.String(256), nullable=False),
+    sa.Column("arms", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_experiments_name_started", "name", "started_at"),
 )
 
 clicks = sa.Table(
@@ -107,8 +125,17 @@ def _v1_initial_schema(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _v5_experiment_identity(conn: sa.Connection) -> None:
+    """The ``experiments`` table and ``impressions.experiment_id`` (idempotent: version 1 creates
+    ``impressions`` from the current definition on a fresh store)."""
+    experiments.create(conn, checkfirst=True)
+    if "experiment_id" not in {c["name"] for c in sa.inspect(conn).get_columns("impressions")}:
+        conn.execute(sa.text("ALTER TABLE impressions ADD COLUMN experiment_id VARCHAR(80)"))
+    next(i for i in impressions.indexes if i.name == "ix_impressions_experiment_arm").create(conn, checkfirst=True)
+
+
 #: Ordered migrations ``(version, function(connection))``; append, never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (5, _v5_experiment_identity)]
 
 OPEN, CLICKED, UNCLICKED, FALLBACK = "open", "clicked", "unclicked", "fallback"
 PENDING, SENDING, SENT = "pending", "sending", "sent"
@@ -227,8 +254,10 @@ def close_open_impressions(conn: sa.Connection, where, now: datetime) -> list[st
 def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, items: list[int],
                       arm: str | None, model_name: str | None = None, model_version: str | None = None,
                       strategy: str | None = None, puid: str | None = None, request: dict | None = None,
-                      response: dict | None = None, now: datetime | None = None) -> list[str]:
-    """Store one rendered row; the user's earlier open rows are closed as unclicked (reward 0).
+                      response: dict | None = None, experiment_id: str | None = None,
+                      now: datetime | None = None) -> list[str]:
+    """Store one rendered row of experiment ``experiment_id``; the user's earlier open rows are
+    closed as unclicked (reward 0).
 
     A row with ``arm=None`` is a fallback: stored for the record, never fed back, counted in no arm.
     Returns the arms of the superseded impressions (for metrics).
@@ -239,7 +268,7 @@ def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, 
         conn.execute(impressions.insert().values(
             id=impression_id, puid=puid, user_id=user_id, arm=arm, model_name=model_name,
             model_version=model_version, strategy=strategy, items=[int(i) for i in items],
-            request=request, response=response, created_at=now,
+            request=request, response=response, created_at=now, experiment_id=experiment_id,
             status=OPEN if arm is not None else FALLBACK,
         ))
     return closed
@@ -396,8 +425,14 @@ IMPRESSION_COLUMNS = ["impression_id", "user_id", "arm", "model_name", "model_ve
                       "created_at", "clicked", "clicked_at", "clicked_item", "status", "feedback_state"]
 
 
-def read_impressions(conn: sa.Connection) -> "pandas.DataFrame":  # noqa: F821
-    """All non-fallback impressions, oldest first (see :func:`load_impressions`)."""
+def experiment_filter(experiment_id: str) -> sa.ColumnElement[bool]:
+    """The WHERE clause that keeps one experiment's impressions: every analysis query uses it."""
+    return impressions.c.experiment_id == experiment_id
+
+
+def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """The non-fallback impressions of experiment ``experiment_id`` (None: all), oldest first
+    (see :func:`load_impressions`)."""
     import pandas as pd
 
     query = (
@@ -406,7 +441,7 @@ def read_impressions(conn: sa.Connection) -> "pandas.DataFrame":  # noqa: F821
                   impressions.c.created_at, impressions.c.clicked_at, impressions.c.clicked_item,
                   impressions.c.status, feedback.c.state.label("feedback_state"))
         .select_from(impressions.outerjoin(feedback, feedback.c.impression_id == impressions.c.id))
-        .where(impressions.c.arm.is_not(None))
+        .where(impressions.c.arm.is_not(None), *([experiment_filter(experiment_id)] if experiment_id else []))
         .order_by(impressions.c.created_at, impressions.c.id)
     )
     with transaction(conn):
@@ -421,8 +456,12 @@ def read_impressions(conn: sa.Connection) -> "pandas.DataFrame":  # noqa: F821
     return frame[IMPRESSION_COLUMNS]
 
 
-def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: F821
-    """The experiment's impressions from the event store at ``db_url`` (default: the local SQLite).
+def load_impressions(db_url: str | None = None, experiment: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """One experiment's impressions from the event store at ``db_url`` (default: the local SQLite).
+
+    ``experiment`` is an experiment's name (its latest identity) or id; None means the current
+    one (see ``website/experiments.py``); a store with no experiment recorded gives every row.
+    The experiment read is in ``frame.attrs["experiment"]`` (a dict, or None).
 
     Returns
     -------
@@ -438,10 +477,15 @@ def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: 
         if not Path(url.database).is_file():
             raise FileNotFoundError(f"{url.database}: no event store here (the website creates it on start)")
     engine = create_store_engine(url.render_as_string(hide_password=False))
+    from .experiments import find_experiment
+
     try:
         migrate(engine)
         with engine.execution_options(readonly=True).connect() as conn:
-            return read_impressions(conn)
+            record = find_experiment(conn, experiment)
+            frame = read_impressions(conn, record.id if record else None)
     finally:
         engine.dispose()
+    frame.attrs["experiment"] = record.to_dict() if record else None
+    return frame
 
