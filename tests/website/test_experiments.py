@@ -16,18 +16,12 @@ from funflix.serving.experiment_config import VALUES_FILE, load_experiment
 from funflix.website import store
 from funflix.website.experiments import find_experiment, list_experiments, register_experiment
 
+from .test_store import engine  # noqa: F401 -- the migrated store on SQLite and PostgreSQL
+
 V1_IMPRESSIONS = """CREATE TABLE impressions (id VARCHAR(32) PRIMARY KEY, puid VARCHAR(64), user_id BIGINT NOT NULL,
   arm VARCHAR(64), model_name VARCHAR(64), model_version VARCHAR(128), strategy VARCHAR(32), items JSON NOT NULL,
   request JSON, response JSON, created_at TIMESTAMP WITH TIME ZONE NOT NULL, status VARCHAR(16) NOT NULL,
   closed_at TIMESTAMP WITH TIME ZONE, clicked_at TIMESTAMP WITH TIME ZONE, clicked_item BIGINT)"""
-
-
-@pytest.fixture
-def engine(db_url):
-    engine = store.create_store_engine(db_url)
-    store.migrate(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
