@@ -35,7 +35,7 @@ from bench_serving import group_cpu_seconds
 from funflix import paths
 from funflix.serving.processes import free_port_block
 from funflix.serving.stack import LocalStack
-from funflix.simulation.calibration import calibrated_click_model
+from funflix.simulation.click_calibration import calibrated_click_model
 from funflix.simulation.simulate import simulate
 
 log = logging.getLogger("bench_simulation")

@@ -1,8 +1,15 @@
-"""``analyze(impressions, config)``: every test over the event store's impressions, one result."""
+"""``analyze(impressions, config)``: every test over the event store's impressions, one result.
+
+The tests read :class:`Observations` (per-arm user-level sums, the replayed sequential test, the
+fixed horizon's sums); :func:`analyze` builds them from a DataFrame of impressions and
+``funflix.experiment.store_analysis`` from the event store's own aggregates, then
+:func:`analyze_observations` runs the same tests on either.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+import math
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -10,19 +17,21 @@ import pandas as pd
 
 from .bayesian import BayesianConfig, BayesianResult, BetaBinomialTest
 from .constants import (ARM, CLICKED, CREATED_AT, DEFAULT_CONTROL, IMPRESSION_ID, NO_DATA, ONE_ARM_ONLY,
-                        REQUIRED_COLUMNS, STATUS, USER_ID)
+                        REQUIRED_COLUMNS, STATUS, USER_ID, VISIT)
 from .cuped import CupedSummary, CupedTest, per_user_frame
-from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test
-from .intervals import wilson_interval
+from .frequentist import ChiSquareResult, FrequentistConfig, TwoProportionZTest, chi_square_test, z_comparison
 from .multiple import bonferroni_alpha, holm_adjust
+from .replay import Replay, Timeline
 from .results import ComparisonResult
-from .sequential import SequentialConfig, SequentialPath, SequentialResult, sequential_test
+from .sequential import SequentialConfig, SequentialResult
 from .srm import SRM_THRESHOLD, SrmResult, check_srm
 from .statistics import ProportionStatistic, RatioStatistic
 from .summary import ArmSummary, arm_summary
-from .timeline import checkpoints, cumulative_statistics, sort_impressions
 from .user_level import DeltaMethodTest, design_effect, ratio_statistics, variance_of_ratio
-from .verdict import ArmEvidence, Verdict, arm_verdict, overall_verdict
+from .verdict import INCONCLUSIVE, SHIP, HARM, ArmEvidence, Verdict, arm_verdict, overall_verdict
+
+EMPTY = RatioStatistic(0, 0, 0, 0, 0, 0)
+CHUNK_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,9 @@ class AnalysisConfig:
             raise ValueError(f"decision rule must be sequential, fixed or bayesian, got {self.decision_rule!r}")
         if self.planned_per_arm is not None and self.planned_per_arm <= 0:
             raise ValueError(f"planned sample size must be positive, got {self.planned_per_arm}")
+        if self.decision_rule == "fixed" and self.planned_per_arm is None:
+            raise ValueError("the fixed-horizon rule needs its plan: give the planned sample size per arm "
+                             "(--planned-per-arm, from funflix plan); without one, use the sequential rule")
         if self.expected_split is not None and any(not share > 0 for share in self.expected_split.values()):
             raise ValueError(f"configured shares must be positive, got {dict(self.expected_split)}")
         if self.randomisation_unit not in ("user", "impression"):
@@ -80,6 +92,8 @@ class UserLevelSummary:
     ctr: float
     standard_error: float
     design_effect: float
+    visits: int = 0
+    visit_ctr: float = 0.0                   # share of visits with a recommendation click
 
 
 @dataclass(frozen=True)
@@ -93,20 +107,32 @@ class Comparison:
     bayesian: BayesianResult
     holm_p_value: float
     verdict: Verdict
+    visit_level: ComparisonResult            # share of visits with a recommendation click (user level)
+    impressions_per_user: ComparisonResult   # do the arms show users as many rows?
+    fixed_horizon: ComparisonResult | None = None   # the user-level test on the data up to the plan
     cuped: ComparisonResult | None = None
     cuped_summary: CupedSummary | None = None
 
 
 @dataclass(frozen=True)
-class Timeline:
-    """Checkpoints through the experiment for the report's plots (cumulative per arm)."""
+class Observations:
+    """What the tests read, however it was gathered.
 
-    times: tuple[str, ...] = ()
-    impressions: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    clicks: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    ctr_lower: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    ctr_upper: dict[str, tuple[float, ...]] = field(default_factory=dict)
-    sequential: dict[str, SequentialPath] = field(default_factory=dict)
+    ``ratios``: per arm, clicked impressions over impressions as user-level sums; ``visits``: clicked
+    visits over visits, the same way; ``horizon``: each arm's sums up to its planned horizon and
+    ``horizon_units`` the randomisation units seen there (only with a plan); ``users``: per (arm,
+    user) clicks ``x`` and impressions ``y`` (only for CUPED).
+    """
+
+    arms: list[str]
+    ratios: dict[str, RatioStatistic]
+    visits: dict[str, RatioStatistic]
+    sequential: dict[str, SequentialResult]
+    timeline: Timeline
+    still_open: int = 0
+    horizon: dict[str, RatioStatistic] | None = None
+    horizon_units: dict[str, int] | None = None
+    users: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,7 @@ class AnalysisResult:
     timeline: Timeline
     notes: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    still_open: int = 0                      # impressions that may yet be clicked (counted as not clicked)
 
     def comparison(self, arm: str) -> Comparison:
         for c in self.comparisons:
@@ -143,7 +170,8 @@ def validate_impressions(impressions: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in impressions.columns]
     if missing:
         raise ValueError(f"impressions are missing column(s): {', '.join(missing)}")
-    df = impressions.loc[impressions[ARM].notna(), list(REQUIRED_COLUMNS)].copy()
+    columns = list(REQUIRED_COLUMNS) + [c for c in (VISIT, STATUS) if c in impressions.columns]
+    df = impressions.loc[impressions[ARM].notna(), columns].copy()
     df[ARM] = df[ARM].astype(str)
     clicked = pd.to_numeric(df[CLICKED], errors="coerce")
     if clicked.isna().any() or not clicked.isin([0, 1]).all():
@@ -160,6 +188,9 @@ def validate_impressions(impressions: pd.DataFrame) -> pd.DataFrame:
     duplicated = int(df[IMPRESSION_ID].duplicated().sum())
     if duplicated:
         raise ValueError(f"column 'impression_id' must be unique ({duplicated} repeated rows)")
+    if VISIT not in df.columns:  # without visits, each impression is its own visit
+        df[VISIT] = df[IMPRESSION_ID]
+    df[VISIT] = df[VISIT].fillna(df[IMPRESSION_ID]).astype(str)
     return df
 
 
@@ -171,17 +202,81 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
     adds a CUPED test, which then becomes the fixed-horizon test of record.
     """
     cfg = config or AnalysisConfig()
-    df = sort_impressions(validate_impressions(impressions))
-    still_open = int((impressions[STATUS] == "open").sum()) if STATUS in impressions.columns else 0
-    arms = _arm_order(df, cfg)
-    counts = df.groupby(ARM)[CLICKED].agg(["count", "sum"])
-    props = {a: ProportionStatistic(int(counts.at[a, "count"]) if a in counts.index else 0,
-                                    int(counts.at[a, "sum"]) if a in counts.index else 0) for a in arms}
+    df = validate_impressions(impressions).sort_values(CREATED_AT, kind="stable").reset_index(drop=True)
+    arms = arm_order(df[ARM].unique().tolist(), cfg)
+    replay = replay_frame(df, arms, cfg)
+    horizon = units = None
+    cut = df
+    if cfg.planned_per_arm is not None:
+        cut = horizon_frame(df, cfg.planned_per_arm, cfg.randomisation_unit)
+        horizon, units = ratio_statistics(cut), horizon_units(cut, cfg.randomisation_unit)
+    observations = Observations(
+        arms=arms, ratios=replay.ratio_statistics(), visits=visit_statistics(df),
+        sequential=replay.sequential(), timeline=replay.timeline(cfg.alpha),
+        still_open=int((df[STATUS] == "open").sum()) if STATUS in df.columns else 0,
+        horizon=horizon, horizon_units=units,
+        users=per_user_frame(cut, covariates) if covariates is not None else None)
+    return analyze_observations(observations, cfg)
+
+
+def replay_frame(df: pd.DataFrame, arms: list[str], cfg: AnalysisConfig) -> Replay:
+    """The experiment replayed impression by impression over time-sorted rows."""
+    replay = Replay(arms, cfg.control, sequential_config(cfg, arms), cfg.max_points)
+    codes = pd.Categorical(df[ARM], categories=arms).codes
+    times = df[CREATED_AT].astype("int64").to_numpy() / 1e9
+    for start in range(0, len(df), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        replay.feed(codes[rows], df[USER_ID].to_numpy()[rows], df[CLICKED].to_numpy()[rows], times[rows])
+    return replay
+
+
+def sequential_config(cfg: AnalysisConfig, arms: list[str]) -> SequentialConfig:
+    """The sequential tests' level: Bonferroni over the challengers."""
+    return SequentialConfig(bonferroni_alpha(cfg.alpha, max(len(arms) - 1, 1)), cfg.mixture_sd)
+
+
+def visit_statistics(df: pd.DataFrame) -> dict[str, RatioStatistic]:
+    """Per arm, clicked visits over visits as user-level sums (a visit counts once, clicked or not)."""
+    visits = df.groupby([ARM, USER_ID], observed=True)[VISIT].nunique()
+    clicked = (df[df[CLICKED] == 1].groupby([ARM, USER_ID], observed=True)[VISIT].nunique()
+               .reindex(visits.index, fill_value=0))
+    return sums_by_arm(clicked, visits)
+
+
+def sums_by_arm(numerator: pd.Series, denominator: pd.Series) -> dict[str, RatioStatistic]:
+    """:class:`RatioStatistic` per arm from per-(arm, user) numerators and denominators."""
+    stats = {}
+    for arm, x in numerator.groupby(level=0, observed=True):
+        x, y = x.to_numpy(float), denominator.loc[arm].to_numpy(float)
+        stats[str(arm)] = RatioStatistic(len(x), float(x.sum()), float(np.dot(x, x)), float(y.sum()),
+                                         float(np.dot(y, y)), float(np.dot(x, y)))
+    return stats
+
+
+def horizon_frame(df: pd.DataFrame, planned: int, unit: str) -> pd.DataFrame:
+    """Each arm's rows up to the time its ``planned``-th randomisation unit arrived (all rows while
+    fewer have): the only data a fixed-horizon test may read."""
+    parts = []
+    for _, rows in df.groupby(ARM, observed=True, sort=False):
+        firsts = rows.drop_duplicates(USER_ID)[CREATED_AT] if unit == "user" else rows[CREATED_AT]
+        parts.append(rows if len(firsts) < planned else rows[rows[CREATED_AT] <= firsts.iloc[planned - 1]])
+    return pd.concat(parts) if parts else df
+
+
+def horizon_units(df: pd.DataFrame, unit: str) -> dict[str, int]:
+    counted = df.groupby(ARM, observed=True)[USER_ID].nunique() if unit == "user" else df.groupby(ARM).size()
+    return {str(arm): int(n) for arm, n in counted.items()}
+
+
+def analyze_observations(obs: Observations, cfg: AnalysisConfig) -> AnalysisResult:
+    """Every test of the challenger(s) against ``cfg.control``, and the verdict."""
+    arms = obs.arms
+    ratios = {a: obs.ratios.get(a, EMPTY) for a in arms}
+    visits = {a: obs.visits.get(a, EMPTY) for a in arms}
+    props = {a: ratios[a].proportion for a in arms}
     total = sum(p.n for p in props.values())
     summaries = tuple(arm_summary(a, props[a].n, props[a].clicks, total, cfg.alpha) for a in arms)
-    ratios = ratio_statistics(df)
-    ratios = {a: ratios.get(a, RatioStatistic(0, 0, 0, 0, 0, 0)) for a in arms}
-    user_level = tuple(_user_summary(a, ratios[a]) for a in arms)
+    user_level = tuple(_user_summary(a, ratios[a], visits[a]) for a in arms)
 
     # the split is a split of randomisation units: users under sticky routing, else impressions
     units = {a: ratios[a].n if cfg.randomisation_unit == "user" else props[a].n for a in arms}
@@ -196,33 +291,45 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
 
     challengers = [a for a in arms if a != cfg.control]
     seq_alpha = bonferroni_alpha(cfg.alpha, len(challengers))
-    cumulative = cumulative_statistics(df, arms)
-    points = checkpoints(len(df), cfg.max_points)
     freq_cfg = FrequentistConfig(cfg.alpha, cfg.alternative)
-    seq_cfg = SequentialConfig(seq_alpha, cfg.mixture_sd)
     bayes_cfg = BayesianConfig(cfg.prior_a, cfg.prior_b, cfg.loss_threshold)
+    horizon = {a: (obs.horizon or {}).get(a, EMPTY) for a in arms}
 
-    users = per_user_frame(df, covariates) if covariates is not None else None
-    partial, paths = [], {}
+    partial = []
     for arm in challengers:
         z = TwoProportionZTest(props[cfg.control], props[arm], freq_cfg).compute_result()
         user = DeltaMethodTest(ratios[cfg.control], ratios[arm], freq_cfg).compute_result()
-        cuped = CupedTest(users, cfg.control, arm, freq_cfg).compute() if users is not None else (None, None)
-        seq, paths[arm] = _sequential(cumulative, cfg.control, arm, seq_cfg, points)
+        fixed = (DeltaMethodTest(horizon[cfg.control], horizon[arm], freq_cfg).compute_result()
+                 if obs.horizon is not None else None)
+        cuped = CupedTest(obs.users, cfg.control, arm, freq_cfg).compute() if obs.users is not None else (None, None)
+        seq = obs.sequential.get(arm) or SequentialResult(errors=(NO_DATA,))
         effects = (max(design_effect(ratios[cfg.control]), 1.0), max(design_effect(ratios[arm]), 1.0))
         bayes = BetaBinomialTest(props[cfg.control], props[arm], bayes_cfg, effects).compute_result()
-        partial.append((arm, z, user, cuped, seq, bayes))
+        partial.append((arm, z, user, fixed, cuped, seq, bayes))
     # the fixed-horizon test of record: CUPED when a covariate is given, else the user-level test
-    holm = holm_adjust([(cuped[0] or user).p_value for _, _, user, cuped, _, _ in partial])
-    comparisons = []
-    for (arm, z, user, (cuped, cuped_summary), seq, bayes), p_holm in zip(partial, holm):
+    holm = holm_adjust([(cuped[0] or fixed or user).p_value for _, _, user, fixed, cuped, _, _ in partial])
+    comparisons, flagged = [], []
+    for (arm, z, user, fixed, (cuped, cuped_summary), seq, bayes), p_holm in zip(partial, holm):
         if len(challengers) > 1:
-            user = _with_alpha(user, p_holm, cfg.alpha) if cuped is None else user
-            cuped = _with_alpha(cuped, p_holm, cfg.alpha) if cuped is not None else None
-        evidence = ArmEvidence(arm, props[arm].n, props[cfg.control].n, seq, cuped or user, bayes)
-        comparisons.append(Comparison(arm, z, user, seq, bayes, p_holm,
-                                      arm_verdict(evidence, cfg.decision_rule, cfg.planned_per_arm,
-                                                  cfg.loss_threshold), cuped, cuped_summary))
+            if cuped is not None:
+                cuped = _with_alpha(cuped, p_holm, cfg.alpha)
+            elif fixed is not None:
+                fixed = _with_alpha(fixed, p_holm, cfg.alpha)
+            else:
+                user = _with_alpha(user, p_holm, cfg.alpha)
+        visit = DeltaMethodTest(visits[cfg.control], visits[arm], freq_cfg).compute_result()
+        pace = impressions_per_user_test(ratios[cfg.control], ratios[arm], cfg.alpha)
+        if obs.horizon is not None:
+            sizes = (obs.horizon_units.get(arm, 0), obs.horizon_units.get(cfg.control, 0))
+        else:
+            sizes = (units[arm], units[cfg.control])
+        evidence = ArmEvidence(arm, *sizes, seq, cuped or fixed or user, bayes, unit=_unit_name(cfg))
+        verdict = arm_verdict(evidence, cfg.decision_rule, cfg.planned_per_arm, cfg.loss_threshold)
+        if pace.significant:
+            flagged.append((arm, pace))
+            verdict = _checked_against_visits(verdict, visit, pace)
+        comparisons.append(Comparison(arm, z, user, seq, bayes, p_holm, verdict, visit, pace, fixed, cuped,
+                                      cuped_summary))
 
     errors, notes = [], []
     if total == 0:
@@ -245,12 +352,17 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
     if unconfigured and not cfg.adaptive_routing:
         notes.append(f"arm(s) {', '.join(unconfigured)} get traffic but have no configured share: the sample-ratio "
                      f"check flags that as a mismatch (configure the split to include them)")
-    if still_open:
-        notes.append(f"{still_open} impressions are still open (their user may yet click): counted as not "
+    if obs.still_open:
+        notes.append(f"{obs.still_open} impressions are still open (their user may yet click): counted as not "
                      f"clicked so far")
     if cfg.adaptive_routing:
         notes.append("adaptive (bandit) routing: the split drifts by design, so there is no sample-ratio check, "
                      "and pooled estimates may be biased by time trends")
+    for arm, pace in flagged:
+        notes.append(f"{arm} shows users {pace.challenger_mean:.2f} rows each against {pace.control_mean:.2f} for "
+                     f"{cfg.control} (p = {pace.p_value:.2g}): impressions depend on the outcome (a click brings "
+                     f"the user back to a new row), so impression CTR is biased; the share of visits with a "
+                     f"click is not, and the verdict stands only where the two agree")
     for c in comparisons:
         if c.cuped_summary is not None and not c.cuped_summary.errors:
             notes.append(f"CUPED ({c.arm}): the covariate (known for {c.cuped_summary.coverage:.0%} of users) cuts "
@@ -260,16 +372,41 @@ def analyze(impressions: pd.DataFrame, config: AnalysisConfig | None = None,
     if deff > 1.1:
         notes.append(f"users see several impressions: design effect up to {deff:.2f}, so impression-level "
                      f"tests overstate precision; the verdict uses user-level variances")
-    timeline = _timeline(cumulative, arms, points, paths, cfg.alpha)
     return AnalysisResult(control=cfg.control, alpha=cfg.alpha, arms=summaries, user_level=user_level, srm=srm,
-                          chi_square=chi, comparisons=tuple(comparisons), verdict=verdict, timeline=timeline,
-                          notes=tuple(notes), errors=tuple(errors))
+                          chi_square=chi, comparisons=tuple(comparisons), verdict=verdict, timeline=obs.timeline,
+                          notes=tuple(notes), errors=tuple(errors), still_open=obs.still_open)
 
 
-def _arm_order(df: pd.DataFrame, cfg: AnalysisConfig) -> list[str]:
-    seen = sorted(df[ARM].unique().tolist())
+def impressions_per_user_test(control: RatioStatistic, challenger: RatioStatistic, alpha: float) -> ComparisonResult:
+    """Two-sided z-test of the mean impressions per user of two arms (Welch standard error)."""
+    name = "impressions per user z-test"
+    if control.n <= 1 or challenger.n <= 1:
+        return ComparisonResult(test=name, control_mean=control.d_mean, challenger_mean=challenger.d_mean,
+                                errors=(NO_DATA,))
+    var_a, var_b = control.d_variance / control.n, challenger.d_variance / challenger.n
+    return z_comparison(name, control.d_mean, var_a, challenger.d_mean, var_b, math.sqrt(var_a + var_b),
+                        FrequentistConfig(alpha, "two-sided"))
+
+
+def _checked_against_visits(verdict: Verdict, visit: ComparisonResult, pace: ComparisonResult) -> Verdict:
+    """Impressions per user differ: a ship or harm on impression CTR stands only if visits agree."""
+    direction = 1 if verdict.decision == SHIP else -1 if verdict.decision == HARM else 0
+    if direction == 0 or visit.errors or direction * visit.difference > 0:
+        return verdict
+    return Verdict(INCONCLUSIVE, "outcome-dependent impressions check",
+                   f"impression CTR says {verdict.decision}, but the arms show users different numbers of rows "
+                   f"({pace.control_mean:.2f} vs {pace.challenger_mean:.2f} per user) and the share of visits "
+                   f"with a click moves the other way ({100 * visit.difference:+.2f} pp): {verdict.reason}", verdict.arm)
+
+
+def _unit_name(cfg: AnalysisConfig) -> str:
+    return "users" if cfg.randomisation_unit == "user" else "impressions"
+
+
+def arm_order(seen: list[str], cfg: AnalysisConfig) -> list[str]:
+    """Control first, then the configured arms, then any other arm seen (sorted)."""
     configured = list(cfg.expected_split or {})
-    arms = [cfg.control] + [a for a in configured + seen if a != cfg.control]
+    arms = [cfg.control] + [a for a in configured + sorted(seen) if a != cfg.control]
     return list(dict.fromkeys(arms))
 
 
@@ -284,47 +421,15 @@ def _srm_unconfigured(arms, units, split, cfg) -> SrmResult:
                      mismatch=bool(unexpected))
 
 
-def _user_summary(arm: str, stat: RatioStatistic) -> UserLevelSummary:
+def _user_summary(arm: str, stat: RatioStatistic, visits: RatioStatistic) -> UserLevelSummary:
     return UserLevelSummary(arm=arm, users=stat.n, impressions_per_user=stat.d_mean, ctr=stat.mean,
                             standard_error=float(np.sqrt(variance_of_ratio(stat))),
-                            design_effect=design_effect(stat))
-
-
-def _sequential(cumulative, control: str, arm: str, cfg: SequentialConfig, points: np.ndarray):
-    a, b = cumulative.arms[control], cumulative.arms[arm]
-    both = np.flatnonzero((a.d_sum > 0) & (b.d_sum > 0))
-    looks = (a.d_sum + b.d_sum)[both]
-    difference = (b.ctr - a.ctr)[both]
-    variance = (a.variance + b.variance)[both]
-    result, path = sequential_test(looks, difference, variance, cfg)
-    if not path.looks:
-        return result, path
-    # keep the path at the checkpoints only (the p-value already saw every impression)
-    keep = np.searchsorted(both, points[points >= both[0]])
-    keep = np.unique(np.clip(keep, 0, len(both) - 1))
-    thin = SequentialPath(**{f: tuple(np.asarray(getattr(path, f))[keep].tolist()) for f in
-                             ("looks", "difference", "ci_lower", "ci_upper", "log_likelihood_ratio", "p_value")})
-    return result, thin
+                            design_effect=design_effect(stat), visits=int(round(visits.d_sum)),
+                            visit_ctr=visits.mean)
 
 
 def _with_alpha(result: ComparisonResult, p_adjusted: float, alpha: float) -> ComparisonResult:
     return replace(result, significant=p_adjusted < alpha)
-
-
-def _timeline(cumulative, arms, points, paths, alpha) -> Timeline:
-    if len(points) == 0:
-        return Timeline()
-    times = tuple(t.isoformat() for t in cumulative.times.iloc[points])
-    impressions, clicks, lower, upper = {}, {}, {}, {}
-    for arm in arms:
-        n = cumulative.arms[arm].d_sum[points].astype(int)
-        x = cumulative.arms[arm].m_sum[points].astype(int)
-        bounds = [wilson_interval(int(c), int(k), alpha) for c, k in zip(x, n)]
-        impressions[arm], clicks[arm] = tuple(n.tolist()), tuple(x.tolist())
-        lower[arm] = tuple(b[0] for b in bounds)
-        upper[arm] = tuple(b[1] for b in bounds)
-    return Timeline(times=times, impressions=impressions, clicks=clicks, ctr_lower=lower, ctr_upper=upper,
-                    sequential=paths)
 
 
 def _finite(value):

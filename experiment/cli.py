@@ -41,8 +41,11 @@ def register(subparsers) -> None:
     _add_source(a, "event store URL (default: the local SQLite under FUNFLIX_HOME)")
     a.add_argument("--control", default=None, help="name of the control arm (default: control)")
     a.add_argument("--alpha", type=_rate, default=0.05, help="significance level (default 0.05)")
+    a.add_argument("--values", metavar="FILE", default=None,
+                   help="values file whose experiment section deployed the test: split and routing "
+                        "(default: charts/funflix/values.yaml)")
     a.add_argument("--split", type=_split, default=None,
-                   help="configured split as arm=share,... (default: charts/funflix/values.yaml, else equal)")
+                   help="configured split as arm=share,... (default: the values file's)")
     a.add_argument("--mixture-sd", type=float, default=0.03,
                    help="mSPRT prior scale of the CTR difference (default 0.03)")
     a.add_argument("--alternative", choices=("two-sided", "greater", "less"), default="two-sided",
@@ -52,7 +55,9 @@ def register(subparsers) -> None:
     a.add_argument("--loss-threshold", type=float, default=0.001,
                    help="bayesian rule: expected CTR loss one accepts (default 0.001)")
     a.add_argument("--planned-per-arm", type=int, default=None,
-                   help="planned impressions per arm (from funflix plan): fixed-horizon read point")
+                   help="planned sample size per arm in randomisation units (users under sticky routing, "
+                        "impressions under random routing; from funflix plan): required by --decision fixed, "
+                        "which reads only the data up to it")
     a.add_argument("--covariates", metavar="FILE", default=None,
                    help="CSV of user_id,covariate measured before the experiment: adds a CUPED test")
     a.add_argument("--json", action="store_true", help="print one JSON document")
@@ -198,7 +203,6 @@ def plan_command(args) -> int:
 def analyze_command(args) -> int:
     from funflix import paths
 
-    from .analysis import analyze
     from .configured import analysis_config
     from .constants import DEFAULT_CONTROL
 
@@ -207,13 +211,11 @@ def analyze_command(args) -> int:
         raise ValueError(f"--mixture-sd must be positive, got {args.mixture_sd}")
     if args.planned_per_arm is not None and args.planned_per_arm <= 0:
         raise ValueError(f"--planned-per-arm must be positive, got {args.planned_per_arm}")
-    impressions = load_source(args.db_url, args.csv, args.experiment)
-    experiment = impressions.attrs.get("experiment")
-    arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
-    if args.control and arms_seen and control not in arms_seen and control not in (args.split or {}):
-        raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
-    config = analysis_config(split=args.split, control=control, alpha=args.alpha, alternative=args.alternative,
-                             mixture_sd=args.mixture_sd, decision_rule=args.decision,
+    if args.decision == "fixed" and args.planned_per_arm is None:
+        raise ValueError("--decision fixed needs its plan: give --planned-per-arm (the sample size per arm from "
+                         "funflix plan); a fixed-horizon test read at any other size is not a test")
+    config = analysis_config(split=args.split, path=args.values, control=control, alpha=args.alpha,
+                             alternative=args.alternative, mixture_sd=args.mixture_sd, decision_rule=args.decision,
                              planned_per_arm=args.planned_per_arm, loss_threshold=args.loss_threshold)
     covariates = None
     if args.covariates is not None:
@@ -225,7 +227,15 @@ def analyze_command(args) -> int:
             raise FileNotFoundError(f"no such file: {args.covariates}") from None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             raise ValueError(f"cannot read {args.covariates} as CSV: {str(exc).splitlines()[0]}") from None
-    result = analyze(impressions, config, covariates)
+    if args.csv is not None:
+        from .analysis import analyze
+
+        impressions = load_source(None, args.csv, args.experiment)
+        arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
+        _check_control(args, control, arms_seen)
+        result, experiment = analyze(impressions, config, covariates), None
+    else:
+        result, experiment = _analyze_store(args, control, config, covariates)
     report_path = None
     if args.report is not None:
         from datetime import datetime, timezone
@@ -246,6 +256,38 @@ def analyze_command(args) -> int:
     return 0
 
 
+def _check_control(args, control: str, arms_seen: set[str]) -> None:
+    if args.control and arms_seen and control not in arms_seen and control not in (args.split or {}):
+        raise ValueError(f"unknown control arm {control!r}; arms are {', '.join(sorted(arms_seen))}")
+
+
+def _analyze_store(args, control: str, config, covariates):
+    """The analysis of one experiment (``--experiment``, default the current one), aggregated in the
+    event store (bounded memory whatever its size); returns it with the experiment's record (a dict,
+    or None for a store with no experiment recorded: every row is read)."""
+    from funflix.website import store
+    from funflix.website.experiments import find_experiment
+
+    from .store_analysis import StoreAnalysis
+
+    try:
+        engine = store.open_existing(args.db_url)
+        try:
+            with engine.execution_options(readonly=True).connect() as conn:
+                record = find_experiment(conn, args.experiment)
+                experiment_id = record.id if record else None
+                _check_control(args, control, set(store.analysed_arms(conn, experiment_id)))
+                result = StoreAnalysis().analyze(conn, config, covariates, experiment_id=experiment_id)
+                return result, record.to_dict() if record else None
+        finally:
+            engine.dispose()
+    except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise ValueError(f"cannot read the event store at {args.db_url or 'the default URL'}: "
+                             f"{str(exc).splitlines()[0]}") from None
+        raise
+
+
 def _print_summary(result, report_path, experiment: dict | None = None) -> None:
     out = sys.stdout
     if experiment is not None:
@@ -264,6 +306,15 @@ def _print_summary(result, report_path, experiment: dict | None = None) -> None:
               f"lift {u.relative_lift:+.1%}; z-test p = {c.z_test.p_value:.3g}; "
               f"sequential p = {s.p_value:.3g} [{s.ci[0]:+.4f}, {s.ci[1]:+.4f}]; "
               f"P(better) = {b.probability_challenger_better:.1%}", file=out)
+        v, pace = c.visit_level, c.impressions_per_user
+        print(f"  visits with a click: {v.control_mean:.4f} -> {v.challenger_mean:.4f} "
+              f"({v.difference:+.4f} [{v.difference_ci[0]:+.4f}, {v.difference_ci[1]:+.4f}], p = {v.p_value:.3g}); "
+              f"impressions per user {pace.control_mean:.2f} -> {pace.challenger_mean:.2f} "
+              f"(p = {pace.p_value:.3g}{', DIFFERENT' if pace.significant else ''})", file=out)
+        if c.fixed_horizon is not None:
+            f = c.fixed_horizon
+            print(f"  at the planned horizon: difference {f.difference:+.4f} "
+                  f"[{f.difference_ci[0]:+.4f}, {f.difference_ci[1]:+.4f}], p = {f.p_value:.3g}", file=out)
         if c.cuped is not None:
             print(f"  CUPED: difference {c.cuped.difference:+.4f} [{c.cuped.difference_ci[0]:+.4f}, "
                   f"{c.cuped.difference_ci[1]:+.4f}], p = {c.cuped.p_value:.3g}; variance "

@@ -10,9 +10,9 @@ CREATED_AT = "created_at"
 CLICKED = "clicked"
 REQUIRED_COLUMNS = (IMPRESSION_ID, USER_ID, ARM, CREATED_AT, CLICKED)
 STATUS = "status"  # optional: "open" rows may still be clicked
+VISIT = "visit"    # optional: the visit (one sitting of a user) the row was shown in; default: its own
 
 DEFAULT_CONTROL = "control"
-DEFAULT_CHALLENGER = "challenger"
 
 # Error codes: degenerate input gives a default result carrying one of these, never NaN.
 NO_DATA = "NO_DATA"                      # an arm (or the whole experiment) has no impressions

@@ -39,8 +39,15 @@ class CupedSummary:
 
 
 def per_user_frame(impressions: pd.DataFrame, covariates: pd.DataFrame) -> pd.DataFrame:
-    """Per (arm, user): clicks ``x``, impressions ``y`` and the covariate (missing ones get the mean,
-    which leaves those users unadjusted)."""
+    """Per (arm, user) of impression rows: clicks ``x``, impressions ``y`` and the covariate."""
+    users = (impressions.groupby([ARM, USER_ID], observed=True)[CLICKED].agg(x="sum", y="count")
+             .astype(float).reset_index())
+    return with_covariates(users, covariates)
+
+
+def with_covariates(users: pd.DataFrame, covariates: pd.DataFrame) -> pd.DataFrame:
+    """Per-user rows (``arm``, ``user_id``, ``x``, ``y``) with each user's covariate (missing ones get
+    the mean, which leaves those users unadjusted)."""
     if USER_ID not in covariates.columns or COVARIATE not in covariates.columns:
         raise ValueError(f"covariates need columns '{USER_ID}' and '{COVARIATE}'")
     values = pd.to_numeric(covariates[COVARIATE], errors="coerce")
@@ -48,8 +55,7 @@ def per_user_frame(impressions: pd.DataFrame, covariates: pd.DataFrame) -> pd.Da
         raise ValueError("covariate values must be finite numbers")
     if covariates[USER_ID].duplicated().any():
         raise ValueError("covariates must have one row per user")
-    users = (impressions.groupby([ARM, USER_ID], observed=True)[CLICKED].agg(x="sum", y="count")
-             .astype(float).reset_index())
+    users = users.copy()
     lookup = pd.Series(values.to_numpy(float), index=covariates[USER_ID].to_numpy())
     users[COVARIATE] = users[USER_ID].map(lookup)
     users["has_covariate"] = users[COVARIATE].notna()

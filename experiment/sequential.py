@@ -92,27 +92,60 @@ def always_valid_p_values(log_likelihood_ratio, axis: int = -1):
     return np.minimum.accumulate(np.minimum(1.0, np.exp(-llr)), axis=axis)
 
 
+@dataclass(frozen=True)
+class SequentialState:
+    """The test's running state, folded look by look: what later looks need of earlier ones
+    (so a live analysis extends it with new looks instead of recomputing from the start)."""
+
+    config: SequentialConfig
+    looks: int = 0                              # looks folded in
+    last_look: int = 0                          # impressions at the latest look
+    difference: float = 0.0
+    variance: float = 0.0
+    log_likelihood_ratio: float = 0.0
+    p_value: float = 1.0                        # running minimum of min(1, 1/Lambda)
+    ci_lower: float = -np.inf                   # running intersection of the confidence sequence
+    ci_upper: float = np.inf
+    decided_at: int | None = None
+
+    def advance(self, looks, difference, variance, keep=None) -> tuple["SequentialState", SequentialPath]:
+        """Fold in new looks (arrays in time order); returns the new state and the path over them
+        (only at the indices ``keep``, when given)."""
+        cfg = self.config
+        looks, d, v = (np.asarray(a) for a in (looks, difference, variance))
+        if d.size == 0:
+            return self, SequentialPath()
+        llr = msprt_log_likelihood_ratio(d, v, cfg.mixture_sd)
+        p = np.minimum(always_valid_p_values(llr), self.p_value)
+        half = confidence_sequence_half_width(v, cfg.mixture_sd, cfg.alpha)
+        lower = np.maximum(np.maximum.accumulate(d - half), self.ci_lower)
+        upper = np.minimum(np.minimum.accumulate(d + half), self.ci_upper)
+        decided_at = self.decided_at
+        if decided_at is None:
+            crossed = np.flatnonzero(llr >= np.log(1.0 / cfg.alpha))
+            decided_at = int(looks[crossed[0]]) if crossed.size else None
+        state = SequentialState(cfg, self.looks + d.size, int(looks[-1]), float(d[-1]), float(v[-1]),
+                                float(llr[-1]), float(p[-1]), float(lower[-1]), float(upper[-1]), decided_at)
+        keep = slice(None) if keep is None else keep
+        path = SequentialPath(looks=tuple(looks[keep].astype(int).tolist()), difference=tuple(d[keep].tolist()),
+                              ci_lower=tuple(lower[keep].tolist()), ci_upper=tuple(upper[keep].tolist()),
+                              log_likelihood_ratio=tuple(llr[keep].tolist()), p_value=tuple(p[keep].tolist()))
+        return state, path
+
+    def result(self) -> SequentialResult:
+        cfg = self.config
+        threshold = float(np.log(1.0 / cfg.alpha))
+        if self.looks == 0:
+            return SequentialResult(threshold=threshold, mixture_sd=cfg.mixture_sd, errors=(NO_DATA,))
+        errors = () if self.variance > 0.0 else (ZERO_VARIANCE,)
+        ci = (max(self.ci_lower, -1.0), min(self.ci_upper, 1.0))  # a CTR difference lies in [-1, 1]
+        return SequentialResult(difference=self.difference, ci=ci, log_likelihood_ratio=self.log_likelihood_ratio,
+                                threshold=threshold, p_value=self.p_value, significant=self.p_value <= cfg.alpha,
+                                decided_at=self.decided_at, mixture_sd=cfg.mixture_sd, errors=errors)
+
+
 def sequential_test(looks, difference, variance, config: SequentialConfig | None = None
                     ) -> tuple[SequentialResult, SequentialPath]:
     """Run the mSPRT over the looks (impressions so far, difference, variance of the difference)."""
-    cfg = config or SequentialConfig()
-    looks, d, v = (np.asarray(a) for a in (looks, difference, variance))
-    threshold = float(np.log(1.0 / cfg.alpha))
-    if d.size == 0:
-        return SequentialResult(threshold=threshold, mixture_sd=cfg.mixture_sd, errors=(NO_DATA,)), SequentialPath()
-    llr = msprt_log_likelihood_ratio(d, v, cfg.mixture_sd)
-    p = always_valid_p_values(llr)
-    half = confidence_sequence_half_width(v, cfg.mixture_sd, cfg.alpha)
-    lower = np.maximum.accumulate(d - half)
-    upper = np.minimum.accumulate(d + half)
-    crossed = np.flatnonzero(llr >= threshold)
-    path = SequentialPath(looks=tuple(int(x) for x in looks), difference=tuple(d.tolist()),
-                          ci_lower=tuple(lower.tolist()), ci_upper=tuple(upper.tolist()),
-                          log_likelihood_ratio=tuple(llr.tolist()), p_value=tuple(p.tolist()))
-    errors = () if v[-1] > 0.0 else (ZERO_VARIANCE,)
-    ci = (max(float(lower[-1]), -1.0), min(float(upper[-1]), 1.0))  # a CTR difference lies in [-1, 1]
-    result = SequentialResult(difference=float(d[-1]), ci=ci, log_likelihood_ratio=float(llr[-1]),
-                              threshold=threshold, p_value=float(p[-1]), significant=bool(p[-1] <= cfg.alpha),
-                              decided_at=int(looks[crossed[0]]) if crossed.size else None,
-                              mixture_sd=cfg.mixture_sd, errors=errors)
-    return result, path
+    state, path = SequentialState(config or SequentialConfig()).advance(looks, difference, variance)
+    return state.result(), path

@@ -52,26 +52,14 @@ class RatioStatistic:
         return self.m_sum / self.d_sum if self.d_sum else 0.0
 
     @property
-    def m_mean(self) -> float:
-        return self.m_sum / self.n if self.n else 0.0
-
-    @property
     def d_mean(self) -> float:
+        """Denominator per unit: impressions (or visits) per user."""
         return self.d_sum / self.n if self.n else 0.0
 
     @property
-    def m_variance(self) -> float:
-        return _sample_variance(self.m_sum, self.m_sum_squares, self.n)
-
-    @property
     def d_variance(self) -> float:
+        """Sample variance of the denominator over units (n - 1)."""
         return _sample_variance(self.d_sum, self.d_sum_squares, self.n)
-
-    @property
-    def covariance(self) -> float:
-        if self.n <= 1:
-            return 0.0
-        return (self.m_d_sum_of_products - self.m_sum * self.d_sum / self.n) / (self.n - 1)
 
     @property
     def proportion(self) -> ProportionStatistic:

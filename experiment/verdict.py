@@ -32,11 +32,12 @@ class ArmEvidence:
     """Everything the verdict needs about one challenger."""
 
     arm: str
-    impressions: int
+    impressions: int                  # randomisation units so far (``unit``), or up to the plan's horizon
     control_impressions: int
     sequential: SequentialResult
-    fixed: ComparisonResult           # the user-level test (the randomisation unit)
+    fixed: ComparisonResult           # the user-level test (the randomisation unit), up to the horizon
     bayesian: BayesianResult
+    unit: str = "impressions"
 
 
 def _pct(x: float) -> str:
@@ -49,8 +50,8 @@ def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int 
 
     ``sequential`` (default): the always-valid mSPRT may be read at any time; ship or stop
     when its confidence sequence excludes zero, otherwise keep running until the planned
-    sample size, then call it inconclusive. ``fixed``: the user-level z-test is read once,
-    when both arms reach ``planned_per_arm`` impressions; before that, keep running.
+    sample size, then call it inconclusive. ``fixed``: the user-level z-test on the data up to the
+    planned horizon is read once both arms reach ``planned_per_arm`` units; before that, keep running.
     ``bayesian``: ship when the expected CTR lost by shipping is below ``loss_threshold``
     and the challenger is more likely better; stop when keeping control is that safe and the
     challenger is more likely worse (no error-rate guarantee under peeking).
@@ -62,20 +63,20 @@ def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int 
     reached = planned_per_arm is not None and n >= planned_per_arm
     bayes = (f"P(challenger better) = {e.bayesian.probability_challenger_better:.1%}, "
              f"expected loss if shipped = {e.bayesian.expected_loss_challenger:.5f}")
-    if decision_rule == "fixed":
+    if decision_rule == "fixed":  # only the data up to the horizon: the same answer at every later read
         test = e.fixed
-        if planned_per_arm is not None and not reached:
+        if not reached:
             return Verdict(KEEP_RUNNING, f"{test.test} at the planned sample size",
-                           f"{n} of {planned_per_arm} impressions per arm; a fixed-horizon test must not "
-                           f"be read early ({bayes})", e.arm)
+                           f"{n} of {planned_per_arm} {e.unit} per arm; a fixed-horizon test must not "
+                           f"be read early", e.arm)
         if test.significant and test.difference > 0:
             return Verdict(SHIP, test.test, f"CTR difference {_pct(test.difference)}, p = {test.p_value:.4g} "
-                           f"({bayes})", e.arm)
+                           f"at the planned {planned_per_arm} {e.unit} per arm", e.arm)
         if test.significant and test.difference < 0:
             return Verdict(HARM, test.test, f"CTR difference {_pct(test.difference)}, p = {test.p_value:.4g} "
-                           f"({bayes})", e.arm)
-        return Verdict(INCONCLUSIVE, test.test, f"no significant difference at the planned sample size "
-                       f"(p = {test.p_value:.4g}; {bayes})", e.arm)
+                           f"at the planned {planned_per_arm} {e.unit} per arm", e.arm)
+        return Verdict(INCONCLUSIVE, test.test, f"no significant difference at the planned sample size of "
+                       f"{planned_per_arm} {e.unit} per arm (p = {test.p_value:.4g})", e.arm)
     seq = e.sequential
     ci = f"[{_pct(seq.ci[0])}, {_pct(seq.ci[1])}]"
     # the confidence sequence, not the latest estimate, says which side of zero the effect is on
@@ -87,10 +88,10 @@ def arm_verdict(evidence: ArmEvidence, decision_rule: str, planned_per_arm: int 
         return Verdict(HARM, seq.test, f"always-valid interval for the CTR difference {ci} is below zero "
                        f"(p = {seq.p_value:.4g}, decided at {seq.decided_at} impressions; {bayes})", e.arm)
     if reached:
-        return Verdict(INCONCLUSIVE, seq.test, f"planned {planned_per_arm} impressions per arm reached without "
+        return Verdict(INCONCLUSIVE, seq.test, f"planned {planned_per_arm} {e.unit} per arm reached without "
                        f"a decision; the difference lies in {ci} ({bayes})", e.arm)
     progress = f"{n} of {planned_per_arm}" if planned_per_arm else f"{n}"
-    return Verdict(KEEP_RUNNING, seq.test, f"no decision yet at {progress} impressions per arm; "
+    return Verdict(KEEP_RUNNING, seq.test, f"no decision yet at {progress} {e.unit} per arm; "
                    f"the difference lies in {ci}, safe to keep watching ({bayes})", e.arm)
 
 

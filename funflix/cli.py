@@ -18,6 +18,7 @@ PART_CLIS = [
     "funflix.simulation.cli",
     "funflix.experiment.cli",
     "funflix.k8s",
+    "funflix.cluster.cli",
     "funflix.demo",
 ]
 

@@ -42,13 +42,20 @@ def _run_cli(argv: list[str]) -> None:
 
 
 def _verdict(db_url: str):
-    """The analysis's current verdict and the number of impressions it rests on."""
+    """The analysis's current verdict (of the current experiment) and the number of impressions it rests on."""
     from funflix.experiment import analysis_config
-    from funflix.experiment.analysis import analyze
-    from funflix.website.store import load_impressions
+    from funflix.experiment.store_analysis import StoreAnalysis
+    from funflix.website import store
+    from funflix.website.experiments import find_experiment
 
-    impressions = load_impressions(db_url)
-    return analyze(impressions, analysis_config()).verdict, len(impressions)
+    engine = store.open_existing(db_url)
+    try:
+        with engine.execution_options(readonly=True).connect() as conn:
+            current = find_experiment(conn)
+            result = StoreAnalysis().analyze(conn, analysis_config(), experiment_id=current.id if current else None)
+    finally:
+        engine.dispose()
+    return result.verdict, sum(a.impressions for a in result.arms)
 
 
 def offline_vs_online(verdict, precision: dict[str, float]) -> str:
@@ -70,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from funflix.models.artifacts import read_metadata
     from funflix.serving.cli import port_settings
     from funflix.serving.stack import LocalStack
-    from funflix.simulation.calibration import calibrated_click_model
+    from funflix.simulation.click_calibration import calibrated_click_model
     from funflix.simulation.simulate import format_report, simulate
 
     if args.round < 1 or args.max_sessions < args.round or args.browser_sessions < 0:

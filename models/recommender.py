@@ -109,10 +109,6 @@ class Recommender:
         row = int(np.searchsorted(self.user_ids, user_id))
         return row if row < len(self.user_ids) and self.user_ids[row] == user_id else None
 
-    def known_user(self, user_id: int) -> bool:
-        row = self._user_row(user_id)
-        return row is not None and bool(self.known_users[row])
-
     def _check_k(self, k: int) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_items:
             raise ValueError(f"k must be an integer in [1, {self.n_items}], got {k!r}")

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from funflix.data.split import Split
 from funflix.models.config import ModelConfig
-from funflix.models.dataset import Catalog
+from funflix.models.dataset import MatrixIndex
 from funflix.models.recommender import Recommender
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def fit_lightfm(config: ModelConfig, interactions: sp.csr_matrix, item_features:
     return model
 
 
-def train_arm(config: ModelConfig, split: Split, catalog: Catalog, version: str = "unversioned",
+def train_arm(config: ModelConfig, split: Split, catalog: MatrixIndex, version: str = "unversioned",
               num_threads: int = 1, progress: bool = True) -> tuple[LightFM, Recommender]:
     """Train ``config`` on its period of ``split``; return the LightFM model and its recommender."""
     data = split.train_old if config.period == "old" else split.train
@@ -43,7 +43,7 @@ def train_arm(config: ModelConfig, split: Split, catalog: Catalog, version: str 
     return model, to_recommender(model, config, interactions, split, catalog, version)
 
 
-def genre_matrix(catalog: Catalog) -> tuple[sp.csr_matrix, list[str]]:
+def genre_matrix(catalog: MatrixIndex) -> tuple[sp.csr_matrix, list[str]]:
     """0/1 (n_items, n_genres) genre membership, read from the catalog's feature columns."""
     columns = [i for i, name in enumerate(catalog.feature_names) if name.startswith("genre:")]
     side = catalog.features[:, catalog.n_items:][:, columns]
@@ -52,7 +52,7 @@ def genre_matrix(catalog: Catalog) -> tuple[sp.csr_matrix, list[str]]:
 
 
 def to_recommender(model: LightFM, config: ModelConfig, interactions: sp.csr_matrix, split: Split,
-                   catalog: Catalog, version: str) -> Recommender:
+                   catalog: MatrixIndex, version: str) -> Recommender:
     """Precompute the embeddings serving needs; the LightFM object is not needed afterwards."""
     features = catalog.features if config.item_features else None
     item_biases, item_embeddings = model.get_item_representations(features)

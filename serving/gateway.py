@@ -9,7 +9,8 @@ Semantics kept from the executor (Seldon Core v1, ``SELDON_ENABLE_ROUTING_INJECT
   gets the feedback; without routing it goes to every child (each model credits only its own
   lists). A credited feedback is then sent to the router too, so a bandit router learns.
 - ``GET /live``, ``/ready`` (every component answers), ``/api/v1.0/health/status``,
-  ``/prometheus`` (and ``/metrics``): the gateway's own request metrics.
+  ``/prometheus`` (and ``/metrics``): the gateway's own request metrics, also on a port of their
+  own with ``--metrics-port`` (so a NetworkPolicy can open the metrics and not the endpoint).
 
 Bad input gets a 4xx JSON ``{"status": {"code", "info", "reason", "status": "FAILURE"}}``; a component
 that is down or slow gets a 503 naming it, and the gateway keeps serving everything else.
@@ -42,7 +43,7 @@ DEFAULT_MAX_BODY = 64 * 1024
 MAX_PUID = 128
 
 
-class GatewayError(Exception):
+class RequestRefused(Exception):
     """An answer other than 200: HTTP ``status``, a message, and a machine-readable ``reason``."""
 
     def __init__(self, status: int, info: str, reason: str = "BAD_REQUEST", component: str | None = None):
@@ -86,12 +87,12 @@ class Gateway:
             answer = await upstream.request(method, path, body)
         except UpstreamError as exc:
             self.upstream_errors.labels(exc.component, exc.kind).inc()
-            raise GatewayError(503, str(exc), "COMPONENT_UNAVAILABLE", exc.component) from None
+            raise RequestRefused(503, str(exc), "COMPONENT_UNAVAILABLE", exc.component) from None
         if 400 <= answer.status < 500:
             raise _PassThrough(answer, upstream.name)
         if answer.status != 200:
             self.upstream_errors.labels(upstream.name, "failed").inc()
-            raise GatewayError(502, f"component {upstream.name!r} failed with HTTP {answer.status}",
+            raise RequestRefused(502, f"component {upstream.name!r} failed with HTTP {answer.status}",
                                "COMPONENT_FAILED", upstream.name)
         return answer
 
@@ -130,7 +131,7 @@ class Gateway:
                                              "meta": {**message["response"]["meta"], "routing": {ROUTER_NODE: index}}}}
             try:  # the click is already counted; a router that misses it only learns less
                 await self.call(self.router, "POST", "/api/v1.0/feedback", json.dumps(learn).encode())
-            except (GatewayError, _PassThrough) as exc:
+            except (RequestRefused, _PassThrough) as exc:
                 log.warning("router did not take feedback: %s", exc)
         return result, self.children[index].name
 
@@ -163,7 +164,7 @@ def _json(answer: UpstreamResponse, component: str) -> dict:
     except ValueError:
         document = None
     if not isinstance(document, dict):
-        raise GatewayError(502, f"component {component!r} answered something that is not a JSON object",
+        raise RequestRefused(502, f"component {component!r} answered something that is not a JSON object",
                            "COMPONENT_FAILED", component)
     return document
 
@@ -177,7 +178,7 @@ def _child_index(routed: dict, n_children: int) -> int:
     except (AttributeError, TypeError, ValueError):
         index = -1.0
     if not index.is_integer() or not 0 <= index < n_children:
-        raise GatewayError(502, f"router answered {data!r}, not a child index in 0..{n_children - 1}",
+        raise RequestRefused(502, f"router answered {data!r}, not a child index in 0..{n_children - 1}",
                            "COMPONENT_FAILED", ROUTER_NODE)
     return int(index)
 
@@ -186,35 +187,35 @@ def _routing_of(message: dict, config: ExperimentConfig) -> int | None:
     """Validate a feedback message; return the child in its served response's routing, if any."""
     reward = message.get("reward")
     if isinstance(reward, bool) or not isinstance(reward, (int, float)) or reward not in (0, 1):
-        raise GatewayError(400, f"reward must be 0 (not clicked) or 1 (clicked), got {reward!r}")
+        raise RequestRefused(400, f"reward must be 0 (not clicked) or 1 (clicked), got {reward!r}")
     if "request" in message and not isinstance(message["request"], dict):
-        raise GatewayError(400, "request must be the JSON object that was sent for predictions")
+        raise RequestRefused(400, "request must be the JSON object that was sent for predictions")
     response = message.get("response")
     if not isinstance(response, dict) or not isinstance(response.get("meta"), dict):
-        raise GatewayError(400, "feedback needs the served response, with its meta (puid, routing, tags)")
+        raise RequestRefused(400, "feedback needs the served response, with its meta (puid, routing, tags)")
     meta = response["meta"]
     puid = meta.get("puid")
     if not isinstance(puid, str) or not 0 < len(puid) <= MAX_PUID:
-        raise GatewayError(400, "the served response's meta.puid is missing or not a string")
+        raise RequestRefused(400, "the served response's meta.puid is missing or not a string")
     tags = meta.get("tags", {})
     if not isinstance(tags, dict):
-        raise GatewayError(400, "meta.tags must be an object")
+        raise RequestRefused(400, "meta.tags must be an object")
     arm = tags.get("arm")
     if arm is not None and arm not in config.arm_names:
-        raise GatewayError(400, f"unknown arm {arm!r} in meta.tags; arms are {', '.join(config.arm_names)}")
+        raise RequestRefused(400, f"unknown arm {arm!r} in meta.tags; arms are {', '.join(config.arm_names)}")
     routing = meta.get("routing", {})
     if not isinstance(routing, dict):
-        raise GatewayError(400, "meta.routing must be an object like {\"ab-router\": 0}")
+        raise RequestRefused(400, "meta.routing must be an object like {\"ab-router\": 0}")
     if ROUTER_NODE not in routing:
         if arm is None:
-            raise GatewayError(400, "the served response has neither meta.routing nor meta.tags.arm")
+            raise RequestRefused(400, "the served response has neither meta.routing nor meta.tags.arm")
         return None
     child = routing[ROUTER_NODE]
     if isinstance(child, bool) or not isinstance(child, int) or not 0 <= child < len(config.arms):
-        raise GatewayError(400, f"meta.routing.{ROUTER_NODE} must be a child index in 0..{len(config.arms) - 1}, "
+        raise RequestRefused(400, f"meta.routing.{ROUTER_NODE} must be a child index in 0..{len(config.arms) - 1}, "
                                 f"got {child!r} (unknown arm)")
     if arm is not None and arm != config.arm_names[child]:
-        raise GatewayError(400, f"meta.routing sends to {config.arm_names[child]!r} but meta.tags.arm is {arm!r}")
+        raise RequestRefused(400, f"meta.routing sends to {config.arm_names[child]!r} but meta.tags.arm is {arm!r}")
     return child
 
 
@@ -246,7 +247,7 @@ class APIHandler(JSONHandler):
         self.size = 0
         length = self.request.headers.get("Content-Length")
         if length is not None and (not length.isdigit() or int(length) > self.gateway.max_body):
-            self.answer_error(GatewayError(413, f"request body over the {self.gateway.max_body}-byte limit",
+            self.answer_error(RequestRefused(413, f"request body over the {self.gateway.max_body}-byte limit",
                                            "BODY_TOO_LARGE"))
 
     def data_received(self, chunk: bytes) -> None:
@@ -256,21 +257,21 @@ class APIHandler(JSONHandler):
 
     def body_message(self) -> tuple[dict, bytes]:
         if self.size > self.gateway.max_body:
-            raise GatewayError(413, f"request body over the {self.gateway.max_body}-byte limit", "BODY_TOO_LARGE")
+            raise RequestRefused(413, f"request body over the {self.gateway.max_body}-byte limit", "BODY_TOO_LARGE")
         body = b"".join(self.chunks)
         try:
             message = json.loads(body)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
-            raise GatewayError(400, f"malformed JSON: {exc}") from None
+            raise RequestRefused(400, f"malformed JSON: {exc}") from None
         if not isinstance(message, dict):
-            raise GatewayError(400, "the request body must be a JSON object")
+            raise RequestRefused(400, "the request body must be a JSON object")
         return message, body
 
     async def post(self):
         try:
             message, body = self.body_message()
             document, arm = await self.handle(message, body)
-        except GatewayError as exc:
+        except RequestRefused as exc:
             self.answer_error(exc)
         except _PassThrough as exc:
             self.count(exc.answer.status, exc.component)
@@ -279,7 +280,7 @@ class APIHandler(JSONHandler):
             self.count(200, arm)
             self.write_json(200, document)
 
-    def answer_error(self, exc: GatewayError) -> None:
+    def answer_error(self, exc: RequestRefused) -> None:
         self.count(exc.status, exc.component or "")
         self.write_json(exc.status, error_body(exc.status, exc.info, exc.reason, exc.component))
 
@@ -295,11 +296,11 @@ class PredictionsHandler(APIHandler):
         try:
             parse_message(message)
         except InvalidRequest as exc:
-            raise GatewayError(400, str(exc)) from None
+            raise RequestRefused(400, str(exc)) from None
         meta = message.get("meta", {})
         puid = meta.get("puid", "") if isinstance(meta, dict) else None
         if not isinstance(puid, str) or len(puid) > MAX_PUID:
-            raise GatewayError(400, "meta must be an object whose puid, if given, is a short string")
+            raise RequestRefused(400, "meta must be an object whose puid, if given, is a short string")
         return await self.gateway.predict(message)
 
 
@@ -333,6 +334,13 @@ class NotFoundHandler(JSONHandler):
         raise tornado.web.HTTPError(404, reason=f"no endpoint {self.request.method} {self.request.path}")
 
 
+def make_metrics_app(gateway: Gateway) -> tornado.web.Application:
+    """Only ``/prometheus`` (and ``/metrics``), for ``--metrics-port``."""
+    args = {"gateway": gateway}
+    return tornado.web.Application([(r"/(?:prometheus|metrics)", MetricsHandler, args)],
+                                   default_handler_class=NotFoundHandler, default_handler_args=args)
+
+
 def make_app(gateway: Gateway) -> tornado.web.Application:
     args = {"gateway": gateway}
     return tornado.web.Application([
@@ -364,6 +372,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m funflix.serving.gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--metrics-port", type=int, help="also serve /prometheus on this port")
     parser.add_argument("--config", help="values.yaml holding the experiment (default: the chart's)")
     parser.add_argument("--router", type=_address, required=True, help="host:port of the router component")
     parser.add_argument("--child", type=_child, action="append", required=True, help="arm=host:port, in arm order")
@@ -380,6 +389,8 @@ def main(argv: list[str] | None = None) -> None:
     async def serve():
         server = tornado.httpserver.HTTPServer(make_app(gateway), max_body_size=max(args.max_body, 1 << 20))
         server.listen(args.port, args.host)
+        if args.metrics_port:
+            tornado.httpserver.HTTPServer(make_metrics_app(gateway)).listen(args.metrics_port, args.host)
         log.info("gateway on http://%s:%d (router %s, arms %s)", args.host, args.port, gateway.router.url,
                  ", ".join(f"{c.name}={c.url}" for c in gateway.children))
         await asyncio.Event().wait()

@@ -1,7 +1,8 @@
 """The whole system on one machine: router and arm components, gateway, website, Prometheus.
 
-Each part runs as a real process (``seldon-core-microservice`` for the components, the
-gateway, gunicorn for the website, ``/usr/bin/prometheus``), logging to ``<home>/logs/``::
+Each part runs as a real process (``seldon-core-microservice`` for the components, from the serving
+environment; the gateway and gunicorn for the website, from this one; ``/usr/bin/prometheus``),
+logging to ``<home>/logs/``::
 
     with LocalStack() as stack:          # or `funflix up`
         requests.post(f"{stack.gateway_url}/api/v1.0/predictions", json={"jsonData": {"user_id": 1}})
@@ -21,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from funflix import paths
+from funflix.environments import MICROSERVICE, serving_bin
 from funflix.serving.experiment_config import ROUTER_NODE, Arm, ExperimentConfig, load_experiment
 from funflix.serving.processes import ManagedProcess, port_in_use
 
@@ -171,7 +173,7 @@ class LocalStack:
 
     def _component_process(self, component: Component, service_type: str, class_path: str, parameters: str,
                            workers: int, image: str) -> ManagedProcess:
-        command = [str(BIN / "seldon-core-microservice"), class_path, "--service-type", service_type,
+        command = [str(serving_bin() / MICROSERVICE), class_path, "--service-type", service_type,
                    "--http-port", str(component.port), "--metrics-port", str(component.metrics_port),
                    "--grpc-workers", "0", "--workers", str(workers), "--threads", str(self.component_threads),
                    "--keepalive", "30",
@@ -221,8 +223,8 @@ class LocalStack:
     def _website_process(self) -> ManagedProcess:
         extra = {"FUNFLIX_GATEWAY_URL": self.gateway_url, "FUNFLIX_DATABASE_URL": self.database_url,
                  "FUNFLIX_MODELS_ROOT": str(self.models_root)}
-        if self.config_path:
-            extra["FUNFLIX_EXPERIMENT_VALUES"] = str(self.config_path)
+        if self.config_path:  # the site analyses the experiment the stack runs
+            extra["FUNFLIX_EXPERIMENT_VALUES"] = str(self.config_path.resolve())
         (self.home / "website").mkdir(parents=True, exist_ok=True)
         if self.website_workers > 1:
             multiproc = self.home / "website" / "prometheus-multiproc"

@@ -55,7 +55,7 @@ def simulate(mode: str, sessions: int, site_url: str = DEFAULT_SITE_URL, workers
     """Run ``sessions`` simulated visits in ``mode`` against the site; return the report (JSON-ready).
 
     ``calibrated`` reuses a ``(ClickModel, Calibration)`` pair from
-    :func:`funflix.simulation.calibration.calibrated_click_model` (several runs, one calibration).
+    :func:`funflix.simulation.click_calibration.calibrated_click_model` (several runs, one calibration).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -64,7 +64,7 @@ def simulate(mode: str, sessions: int, site_url: str = DEFAULT_SITE_URL, workers
     workers = workers or DEFAULT_WORKERS[mode]
     check_site(site_url)
     if calibrated is None:
-        from funflix.simulation.calibration import calibrated_click_model
+        from funflix.simulation.click_calibration import calibrated_click_model
 
         calibrated = calibrated_click_model(models_root, target=target_ctr)
     model, calibration = calibrated

@@ -38,3 +38,7 @@ def home(tmp_path, monkeypatch) -> Path:
     """An empty FUNFLIX_HOME so a test never touches ./var."""
     monkeypatch.setenv("FUNFLIX_HOME", str(tmp_path / "home"))
     return tmp_path / "home"
+
+
+# The real test cluster's fixtures (cluster, cluster_images, namespace): see tests/cluster/fixtures.py.
+pytest_plugins = ["cluster.fixtures"]

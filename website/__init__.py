@@ -57,6 +57,7 @@ import secrets
 import time
 
 from flask import Flask, g, request
+from jinja2 import ChoiceLoader, PackageLoader
 from werkzeug.exceptions import RequestURITooLarge
 
 from funflix import paths
@@ -75,7 +76,7 @@ DEFAULTS = {
     "MOVIELENS_DATASET": "ml-latest-small",
     "MODELS_ROOT": "",  # models root for "More like this"; empty = <home>/models
     "SIMILAR_ARM": "control",  # which arm's artifacts answer "More like this"
-    "EXPERIMENT_VALUES": "",  # values file whose `experiment` section is served; empty = the chart's values.yaml
+    "EXPERIMENT_VALUES": "",  # values file with the experiment section; empty = charts/funflix/values.yaml
     "EXPERIMENT_JSON": "",  # the `experiment` section as JSON (the chart sets it); wins over EXPERIMENT_VALUES
     "EXPERIMENT_CACHE_SECONDS": 5.0,  # /experiment recomputes at most this often
     "MAX_QUERY_LENGTH": 2048,  # bytes of query string accepted (longer: 414)
@@ -132,7 +133,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .site import Site
 
     app.extensions["funflix"] = Site(app.config)
-    app.jinja_env.globals.update(stars=stars, movie_url=browse.movie_url, poster_url=browse.poster_url)
+    # the analysis's own templates (the report's macro renders /experiment too)
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, PackageLoader("funflix.experiment")])
+    app.jinja_env.globals.update(stars=stars, movie_url=browse.movie_url, poster_url=browse.poster_url,
+                                 inf=float("inf"))
     db.init_app(app)
     errors.init_app(app)
     for blueprint in (auth.bp, recs.bp, browse.bp, experiment_page.bp, ops.bp):

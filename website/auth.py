@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+import time
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
@@ -56,6 +57,16 @@ def search_text(name: str = "q") -> str:
     if len(text) > MAX_SEARCH_LENGTH:
         abort(400, f"the search text is longer than {MAX_SEARCH_LENGTH} characters")
     return text
+
+
+def current_visit() -> str:
+    """The signed-in user's visit (one sitting): begins with the first row after sign-in, and anew after
+    ``IMPRESSION_TTL`` seconds without a row (by then the last row was closed as unclicked anyway)."""
+    now = time.time()
+    if session.get("visit") is None or now - session.get("visit_at", 0.0) > current_app.config["IMPRESSION_TTL"]:
+        session["visit"] = secrets.token_hex(16)
+    session["visit_at"] = now
+    return session["visit"]
 
 
 def _end_session() -> None:

@@ -20,7 +20,7 @@ import threading
 from datetime import timedelta
 
 from . import store
-from .gateway import GatewayError
+from .gateway import SeldonCallError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def deliver_due(engine, gateway, metrics, batch: int = 50) -> tuple[int, int]:
             for job in jobs:
                 try:
                     gateway.send_feedback(job.payload)
-                except GatewayError as exc:
+                except SeldonCallError as exc:
                     store.mark_feedback_failed(conn, job.id, str(exc), backoff(job.attempts))
                     metrics.feedback_posts.labels(job.arm, str(job.reward), "failed").inc()
                     metrics.errors.labels(f"feedback_{exc.kind}").inc()

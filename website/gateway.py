@@ -23,7 +23,7 @@ FEEDBACK_PATH = "/api/v1.0/feedback"
 CIRCUIT_BREAKING = ("timeout", "unreachable", "http_5xx")
 
 
-class GatewayError(Exception):
+class SeldonCallError(Exception):
     """The gateway could not be reached, timed out, or answered something unusable."""
 
     def __init__(self, message: str, kind: str = "error"):
@@ -47,9 +47,9 @@ class Served:
 
 
 def parse_served(request: dict, body: dict, k: int) -> Served:
-    """Validate a Seldon response body and extract the served list; ``GatewayError`` if unusable."""
+    """Validate a Seldon response body and extract the served list; ``SeldonCallError`` if unusable."""
     if not isinstance(body, dict) or not isinstance(body.get("jsonData"), dict):
-        raise GatewayError("response has no jsonData", "bad_response")
+        raise SeldonCallError("response has no jsonData", "bad_response")
     data, meta = body["jsonData"], body.get("meta") or {}
     items = data.get("items")
     if items is None and isinstance(data.get("recommendations"), dict):
@@ -58,16 +58,16 @@ def parse_served(request: dict, body: dict, k: int) -> Served:
         items = [int(i) for i in items][:k]
         scores = [float(s) for s in data.get("scores") or []][: len(items)]
     except (TypeError, ValueError) as exc:
-        raise GatewayError(f"response items are not movie ids: {exc}", "bad_response") from exc
+        raise SeldonCallError(f"response items are not movie ids: {exc}", "bad_response") from exc
     if not items:
-        raise GatewayError("response has an empty recommendation list", "bad_response")
+        raise SeldonCallError("response has an empty recommendation list", "bad_response")
     if not isinstance(meta.get("routing"), dict) or not meta["routing"]:
-        raise GatewayError("response has no meta.routing; its feedback could not reach the serving arm", "bad_response")
+        raise SeldonCallError("response has no meta.routing; its feedback could not reach the serving arm", "bad_response")
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     tags = meta.get("tags") if isinstance(meta.get("tags"), dict) else {}
     arm = tags.get("arm") or model.get("name")
     if not arm:
-        raise GatewayError("response names no arm (meta.tags.arm or jsonData.model.name)", "bad_response")
+        raise SeldonCallError("response names no arm (meta.tags.arm or jsonData.model.name)", "bad_response")
     return Served(request=request, response=body, items=items, scores=scores, arm=str(arm),
                   model_name=model.get("name"), model_version=tags.get("model_version") or model.get("version"),
                   strategy=data.get("strategy"), puid=meta.get("puid"))
@@ -98,32 +98,32 @@ class SeldonGateway:
                                           timeout=urllib3.Timeout(connect=timeout, read=timeout), retries=False)
             if response.status >= 400:
                 outcome = f"http_{response.status // 100}xx"
-                raise GatewayError(f"{path} answered {response.status}: {response.data[:200]!r}", outcome)
+                raise SeldonCallError(f"{path} answered {response.status}: {response.data[:200]!r}", outcome)
             try:
                 return json.loads(response.data)
             except ValueError as exc:
                 outcome = "bad_response"
-                raise GatewayError(f"{path} answered non-JSON", outcome) from exc
+                raise SeldonCallError(f"{path} answered non-JSON", outcome) from exc
         except urllib3.exceptions.TimeoutError as exc:
             outcome = "timeout"
-            raise GatewayError(f"{path} timed out after {timeout}s", outcome) from exc
+            raise SeldonCallError(f"{path} timed out after {timeout}s", outcome) from exc
         except urllib3.exceptions.HTTPError as exc:
             outcome = "unreachable"
-            raise GatewayError(f"{path} unreachable: {exc.__class__.__name__}", outcome) from exc
+            raise SeldonCallError(f"{path} unreachable: {exc.__class__.__name__}", outcome) from exc
         finally:
             self._observe(call, outcome, time.perf_counter() - start)
 
     def recommend(self, user_id: int, k: int, genres: list[str] | None = None) -> Served:
         """The list the experiment serves ``user_id`` (``genres``: a new visitor's picks for the
-        cold start); ``GatewayError`` when unavailable."""
+        cold start); ``SeldonCallError`` when unavailable."""
         if time.monotonic() < self._down_until:
-            raise GatewayError("gateway recently failed; using the fallback", "circuit_open")
+            raise SeldonCallError("gateway recently failed; using the fallback", "circuit_open")
         request = {"jsonData": {"user_id": int(user_id), "k": int(k)}}
         if genres:
             request["jsonData"]["genres"] = list(genres)
         try:
             served = parse_served(request, self._post("predict", PREDICTIONS_PATH, request, self.timeout), k)
-        except GatewayError as exc:
+        except SeldonCallError as exc:
             if exc.kind in CIRCUIT_BREAKING:
                 self._down_until = time.monotonic() + self.retry_after
             raise
@@ -131,7 +131,7 @@ class SeldonGateway:
         return served
 
     def send_feedback(self, payload: dict) -> None:
-        """Post one feedback payload; ``GatewayError`` when it was not accepted."""
+        """Post one feedback payload; ``SeldonCallError`` when it was not accepted."""
         self._post("feedback", FEEDBACK_PATH, payload, self.feedback_timeout)
 
     def ready(self) -> bool:

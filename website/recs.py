@@ -8,10 +8,10 @@ import uuid
 from flask import Blueprint, abort, g, redirect, render_template, url_for
 
 from . import store
-from .auth import login_required, site
+from .auth import current_visit, login_required, site
 from .catalog import Movie
 from .db import get_db
-from .gateway import GatewayError
+from .gateway import SeldonCallError
 from .tokens import TokenError
 
 bp = Blueprint("recs", __name__)
@@ -34,7 +34,7 @@ def home():
     started = time.perf_counter()
     try:
         served = funflix.gateway.recommend(g.user_id, k, g.genres)
-    except GatewayError as exc:
+    except SeldonCallError as exc:
         fallback_reason = exc.kind
         funflix.metrics.errors.labels(f"gateway_{exc.kind}").inc()
         funflix.metrics.fallback_impressions.labels(exc.kind).inc()
@@ -48,7 +48,8 @@ def home():
         closed = store.record_impression(
             get_db(), impression_id=impression_id, user_id=g.user_id, items=items, arm=served.arm,
             model_name=served.model_name, model_version=served.model_version, strategy=served.strategy,
-            puid=served.puid, request=served.request, response=served.response, experiment_id=funflix.experiment_id)
+            puid=served.puid, request=served.request, response=served.response, visit=current_visit(),
+            experiment_id=funflix.experiment_id)
         funflix.metrics.impressions.labels(served.arm).inc()
         row = {"arm": served.arm, "model_version": served.model_version or "", "strategy": served.strategy or ""}
     for arm in closed:

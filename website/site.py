@@ -49,6 +49,7 @@ class Site:
         self._recommender = None
         self._recommender_loaded = False
         self.experiment_cache = None  # (monotonic time, /experiment page context)
+        self._analysis = None
         self.housekeeper = None
         if config["HOUSEKEEPING_INTERVAL"] > 0:
             self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"], warm_up=self.warm_up)
@@ -63,6 +64,8 @@ class Site:
         valid (ValueError); without one and without the chart's values file, rows stay untagged (None)."""
         from .experiments import register_experiment
 
+        # the EXPERIMENT_JSON configuration, parsed, for /experiment (None: the page reads the values file)
+        self.experiment_section = None
         try:
             config = experiment_config(self.config)
         except (ImportError, OSError, ValueError) as exc:
@@ -70,12 +73,26 @@ class Site:
                 raise ValueError(f"experiment configuration: {exc}") from None
             log.warning("no experiment configuration (%s): impressions are not tagged with an experiment", exc)
             return None
+        if self.config.get("EXPERIMENT_JSON"):
+            self.experiment_section = config
         with self.engine.connect() as conn:
             return register_experiment(conn, config, self.config["MODELS_ROOT"])
 
     def _outbox_counts(self):
         with self.engine.execution_options(readonly=True).connect() as conn:
             return store.feedback_counts(conn)
+
+    @property
+    def analysis(self):
+        """The event store's :class:`StoreAnalysis`: keeps the experiment's settled replay between views
+        (imported on first use: the statistics stack is heavy)."""
+        if self._analysis is None:
+            with self._lock:
+                if self._analysis is None:
+                    from funflix.experiment.store_analysis import StoreAnalysis
+
+                    self._analysis = StoreAnalysis()
+        return self._analysis
 
     @property
     def catalog(self) -> Catalog:

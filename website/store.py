@@ -72,11 +72,11 @@ impressions = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_item", sa.BigInteger),
-    sa.Column("experiment_id", sa.String(80)),
+    sa.Column("visit", sa.String(32)),  # migration 4: the user's sitting (sign-in to sign-out) it was shown in
+    sa.Column("experiment_id", sa.String(80)),  # migration 5: the experiment it was served in
     sa.Index("ix_impressions_user_status", "user_id", "status"),
     sa.Index("ix_impressions_status_created", "status", "created_at"),
     sa.Index("ix_impressions_arm_created", "arm", "created_at"),
-    sa.Index("ix_impressions_experiment_arm", "experiment_id", "arm"),
 )
 
 experiments = sa.Table(
@@ -125,17 +125,48 @@ def _v1_initial_schema(conn: sa.Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+#: Covering indexes of the analysis (migration 4): per-user sums, and the replay in time order.
+ANALYSIS_INDEXES = (
+    sa.Index("ix_impressions_analysis_user", impressions.c.arm, impressions.c.user_id, impressions.c.status,
+             impressions.c.visit),
+    sa.Index("ix_impressions_analysis_time", impressions.c.created_at, impressions.c.id, impressions.c.arm,
+             impressions.c.user_id, impressions.c.status),
+)
+
+
+def _v4_visits_and_analysis_indexes(conn: sa.Connection) -> None:
+    """Impressions remember their visit (older rows: each its own visit); the analysis aggregates in SQL."""
+    if "visit" not in {c["name"] for c in sa.inspect(conn).get_columns("impressions")}:
+        conn.exec_driver_sql("ALTER TABLE impressions ADD COLUMN visit VARCHAR(32)")
+    conn.execute(impressions.update().where(impressions.c.visit.is_(None)).values(visit=impressions.c.id))
+    for index in ANALYSIS_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+#: The analysis's covering indexes within one experiment (migration 5): :data:`ANALYSIS_INDEXES`
+#: led by ``experiment_id`` (its per-user sums and its replay in time order).
+EXPERIMENT_INDEXES = (
+    sa.Index("ix_impressions_experiment_arm", impressions.c.experiment_id, impressions.c.arm, impressions.c.user_id,
+             impressions.c.status, impressions.c.visit),
+    sa.Index("ix_impressions_experiment_time", impressions.c.experiment_id, impressions.c.created_at,
+             impressions.c.id, impressions.c.arm, impressions.c.user_id, impressions.c.status),
+)
+
+
 def _v5_experiment_identity(conn: sa.Connection) -> None:
     """The ``experiments`` table and ``impressions.experiment_id`` (idempotent: version 1 creates
     ``impressions`` from the current definition on a fresh store)."""
     experiments.create(conn, checkfirst=True)
     if "experiment_id" not in {c["name"] for c in sa.inspect(conn).get_columns("impressions")}:
         conn.execute(sa.text("ALTER TABLE impressions ADD COLUMN experiment_id VARCHAR(80)"))
-    next(i for i in impressions.indexes if i.name == "ix_impressions_experiment_arm").create(conn, checkfirst=True)
+    for index in EXPERIMENT_INDEXES:
+        index.create(conn, checkfirst=True)
 
 
 #: Ordered migrations ``(version, function(connection))``; append, never edit a released one.
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (5, _v5_experiment_identity)]
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema),
+                                                                 (4, _v4_visits_and_analysis_indexes),
+                                                                 (5, _v5_experiment_identity)]
 
 OPEN, CLICKED, UNCLICKED, FALLBACK = "open", "clicked", "unclicked", "fallback"
 PENDING, SENDING, SENT = "pending", "sending", "sent"
@@ -254,12 +285,13 @@ def close_open_impressions(conn: sa.Connection, where, now: datetime) -> list[st
 def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, items: list[int],
                       arm: str | None, model_name: str | None = None, model_version: str | None = None,
                       strategy: str | None = None, puid: str | None = None, request: dict | None = None,
-                      response: dict | None = None, experiment_id: str | None = None,
+                      response: dict | None = None, visit: str | None = None, experiment_id: str | None = None,
                       now: datetime | None = None) -> list[str]:
     """Store one rendered row of experiment ``experiment_id``; the user's earlier open rows are
     closed as unclicked (reward 0).
 
     A row with ``arm=None`` is a fallback: stored for the record, never fed back, counted in no arm.
+    ``visit`` names the user's sitting the row belongs to (default: a visit of its own).
     Returns the arms of the superseded impressions (for metrics).
     """
     now = now or utcnow()
@@ -268,7 +300,8 @@ def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, 
         conn.execute(impressions.insert().values(
             id=impression_id, puid=puid, user_id=user_id, arm=arm, model_name=model_name,
             model_version=model_version, strategy=strategy, items=[int(i) for i in items],
-            request=request, response=response, created_at=now, experiment_id=experiment_id,
+            request=request, response=response, created_at=now, visit=visit or impression_id,
+            experiment_id=experiment_id,
             status=OPEN if arm is not None else FALLBACK,
         ))
     return closed
@@ -422,12 +455,152 @@ def feedback_counts(conn: sa.Connection) -> dict[tuple[str, int, str], int]:
 
 
 IMPRESSION_COLUMNS = ["impression_id", "user_id", "arm", "model_name", "model_version", "strategy",
-                      "created_at", "clicked", "clicked_at", "clicked_item", "status", "feedback_state"]
+                      "created_at", "clicked", "clicked_at", "clicked_item", "status", "feedback_state", "visit"]
+
+
+def analysed() -> sa.ColumnElement:
+    """The impressions the experiment's analysis counts: the one WHERE clause every analysis query uses.
+
+    Fallback rows (no arm) count in no arm. Rows excluded from the analysis (e.g. dead-lettered
+    feedback) are excluded here and nowhere else.
+    """
+    return impressions.c.arm.is_not(None)
 
 
 def experiment_filter(experiment_id: str) -> sa.ColumnElement[bool]:
-    """The WHERE clause that keeps one experiment's impressions: every analysis query uses it."""
+    """The WHERE clause that keeps one experiment's impressions (see :func:`analysed_in`)."""
     return impressions.c.experiment_id == experiment_id
+
+
+def analysed_in(experiment_id: str | None = None) -> sa.ColumnElement:
+    """The :func:`analysed` impressions of experiment ``experiment_id`` (None: of every experiment, as
+    in a store with no experiment recorded): what every analysis query below reads."""
+    if experiment_id is None:
+        return analysed()
+    return sa.and_(analysed(), experiment_filter(experiment_id))
+
+
+def analysed_arms(conn: sa.Connection, experiment_id: str | None = None) -> list[str]:
+    """The arms that have analysed impressions (in experiment ``experiment_id``; None: in any)."""
+    with transaction(conn):
+        return sorted(conn.execute(sa.select(impressions.c.arm).where(analysed_in(experiment_id)).distinct())
+                      .scalars())
+
+
+ARM_SUM_FIELDS = ("users", "clicks", "clicks_squared", "impressions", "impressions_squared", "clicks_impressions",
+                  "clicked_visits", "clicked_visits_squared", "visits", "visits_squared", "clicked_visits_visits",
+                  "open")
+
+
+def _clicked():
+    return sa.case((impressions.c.status == CLICKED, 1), else_=0)
+
+
+def _until(cuts: dict[str, datetime] | None):
+    """Each arm's rows up to its cut time (arms without a cut: all rows)."""
+    if not cuts:
+        return sa.true()
+    return sa.or_(impressions.c.arm.not_in(list(cuts)),
+                  *[sa.and_(impressions.c.arm == arm, impressions.c.created_at <= cut) for arm, cut in cuts.items()])
+
+
+def user_sums(cuts: dict[str, datetime] | None = None, experiment_id: str | None = None) -> sa.Subquery:
+    """Per (arm, user): impressions ``y``, clicked impressions ``x``, visits ``v``, clicked visits ``w``."""
+    clicked_visit = sa.case((impressions.c.status == CLICKED, impressions.c.visit))
+    return (sa.select(impressions.c.arm, impressions.c.user_id, sa.func.count().label("y"),
+                      sa.func.sum(_clicked()).label("x"), sa.func.count(sa.distinct(impressions.c.visit)).label("v"),
+                      sa.func.count(sa.distinct(clicked_visit)).label("w"),
+                      sa.func.sum(sa.case((impressions.c.status == OPEN, 1), else_=0)).label("still_open"))
+            .where(analysed_in(experiment_id), _until(cuts))
+            .group_by(impressions.c.arm, impressions.c.user_id).subquery())
+
+
+def arm_sums(conn: sa.Connection, cuts: dict[str, datetime] | None = None,
+             experiment_id: str | None = None) -> dict[str, dict[str, int]]:
+    """Per arm, the user-level sums of :data:`ARM_SUM_FIELDS`, aggregated in the database (GROUP BY
+    user, then arm): the analysis's sufficient statistics, whatever the number of impressions."""
+    u = user_sums(cuts, experiment_id)
+    f = sa.func
+    query = sa.select(u.c.arm, f.count(), f.sum(u.c.x), f.sum(u.c.x * u.c.x), f.sum(u.c.y), f.sum(u.c.y * u.c.y),
+                      f.sum(u.c.x * u.c.y), f.sum(u.c.w), f.sum(u.c.w * u.c.w), f.sum(u.c.v), f.sum(u.c.v * u.c.v),
+                      f.sum(u.c.w * u.c.v), f.sum(u.c.still_open)).group_by(u.c.arm)
+    with transaction(conn):
+        rows = conn.execute(query).all()
+    return {row[0]: dict(zip(ARM_SUM_FIELDS, (int(v or 0) for v in row[1:]))) for row in rows}
+
+
+def user_rows(conn: sa.Connection, cuts: dict[str, datetime] | None = None,
+              experiment_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """Per (arm, user): clicks ``x`` and impressions ``y`` (the per-user frame CUPED adjusts)."""
+    import pandas as pd
+
+    u = user_sums(cuts, experiment_id)
+    with transaction(conn):
+        rows = conn.execute(sa.select(u.c.arm, u.c.user_id, u.c.x, u.c.y)).all()
+    return pd.DataFrame(rows, columns=["arm", "user_id", "x", "y"]).astype({"x": float, "y": float})
+
+
+def horizon_cuts(conn: sa.Connection, arms: list[str], planned: int, unit: str,
+                 experiment_id: str | None = None) -> dict[str, datetime]:
+    """Each arm's time of its ``planned``-th randomisation unit (``user``: by first impression;
+    ``impression``), for the arms that have that many."""
+    cuts = {}
+    with transaction(conn):
+        for arm in arms:
+            if unit == "user":
+                first = sa.func.min(impressions.c.created_at).label("first")
+                firsts = (sa.select(first).where(analysed_in(experiment_id), impressions.c.arm == arm)
+                          .group_by(impressions.c.user_id).subquery())
+                query = sa.select(firsts.c.first).order_by(firsts.c.first)
+            else:
+                query = (sa.select(impressions.c.created_at).where(analysed_in(experiment_id), impressions.c.arm == arm)
+                         .order_by(impressions.c.created_at))
+            cut = conn.execute(query.offset(planned - 1).limit(1)).scalar()
+            if cut is not None:
+                cuts[arm] = as_utc(cut)
+    return cuts
+
+
+def settled_until(conn: sa.Connection, now: datetime, margin: timedelta = timedelta(minutes=5),
+                  experiment_id: str | None = None) -> datetime:
+    """A time before which every analysed impression is final: closed, and its feedback delivered (no
+    row before it can still change or appear). ``margin`` covers transactions in flight and clock skew."""
+    undelivered = sa.select(feedback.c.impression_id).where(feedback.c.state.in_([PENDING, SENDING]))
+    rows = analysed_in(experiment_id)
+    pending = sa.select(sa.func.min(impressions.c.created_at)).where(rows, impressions.c.id.in_(undelivered))
+    still_open = sa.select(sa.func.min(impressions.c.created_at)).where(rows, impressions.c.status == OPEN)
+    with transaction(conn):
+        times = [as_utc(conn.execute(q).scalar()) for q in (pending, still_open)]
+    return min([now - margin] + [t for t in times if t is not None])
+
+
+def _epoch_seconds(conn: sa.Connection, column):
+    if conn.dialect.name == "postgresql":
+        return sa.extract("epoch", column)
+    return (sa.func.julianday(column) - 2440587.5) * 86400.0
+
+
+def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | None, end: datetime | None,
+                       chunk_rows: int = 200_000, experiment_id: str | None = None):
+    """Analysed impressions with ``start <= created_at < end`` in time order, as numpy chunks
+    ``(arm codes (index in arms), user ids, clicked 0/1, epoch seconds)``: bounded memory."""
+    import itertools
+
+    import numpy as np
+
+    code = sa.case(*[(impressions.c.arm == arm, i) for i, arm in enumerate(arms)], else_=-1)
+    query = sa.select(code, impressions.c.user_id, _clicked(), _epoch_seconds(conn, impressions.c.created_at)).where(
+        analysed_in(experiment_id))
+    if start is not None:
+        query = query.where(impressions.c.created_at >= start)
+    if end is not None:
+        query = query.where(impressions.c.created_at < end)
+    query = query.order_by(impressions.c.created_at, impressions.c.id)
+    with transaction(conn):
+        result = conn.execution_options(stream_results=True, max_row_buffer=chunk_rows).execute(query)
+        for rows in result.partitions(chunk_rows):  # rows are read into numpy without per-row Python code
+            block = np.fromiter(itertools.chain.from_iterable(rows), float, count=4 * len(rows)).reshape(-1, 4)
+            yield block[:, 0].astype(np.int64), block[:, 1].astype(np.int64), block[:, 2].astype(np.int64), block[:, 3]
 
 
 def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
@@ -439,14 +612,15 @@ def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "
         sa.select(impressions.c.id.label("impression_id"), impressions.c.user_id, impressions.c.arm,
                   impressions.c.model_name, impressions.c.model_version, impressions.c.strategy,
                   impressions.c.created_at, impressions.c.clicked_at, impressions.c.clicked_item,
-                  impressions.c.status, feedback.c.state.label("feedback_state"))
+                  impressions.c.status, feedback.c.state.label("feedback_state"), impressions.c.visit)
         .select_from(impressions.outerjoin(feedback, feedback.c.impression_id == impressions.c.id))
-        .where(impressions.c.arm.is_not(None), *([experiment_filter(experiment_id)] if experiment_id else []))
+        .where(analysed_in(experiment_id))
         .order_by(impressions.c.created_at, impressions.c.id)
     )
     with transaction(conn):
         rows = conn.execute(query).all()
     frame = pd.DataFrame([r._asdict() for r in rows], columns=[c for c in IMPRESSION_COLUMNS if c != "clicked"])
+    frame["visit"] = frame["visit"].fillna(frame["impression_id"])
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["clicked_at"] = pd.to_datetime(frame["clicked_at"], utc=True)
     frame["clicked"] = (frame["status"] == CLICKED).astype("int64")
@@ -454,6 +628,17 @@ def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "
     frame["clicked_item"] = frame["clicked_item"].astype("Int64")
     frame["feedback_state"] = frame["feedback_state"].fillna("none")
     return frame[IMPRESSION_COLUMNS]
+
+
+def open_existing(db_url: str | None = None) -> sa.Engine:
+    """An engine on the existing event store at ``db_url`` (default: the local SQLite), migrated."""
+    url = sa.engine.make_url(db_url or default_url())
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).is_file():
+            raise FileNotFoundError(f"{url.database}: no event store here (the website creates it on start)")
+    engine = create_store_engine(url.render_as_string(hide_password=False))
+    migrate(engine)
+    return engine
 
 
 def load_impressions(db_url: str | None = None, experiment: str | None = None) -> "pandas.DataFrame":  # noqa: F821
@@ -470,17 +655,12 @@ def load_impressions(db_url: str | None = None, experiment: str | None = None) -
         ``user_id`` (int64), ``arm`` (str), ``model_name``, ``model_version``, ``strategy``,
         ``created_at`` (UTC datetime), ``clicked`` (0/1), ``clicked_at`` (UTC datetime or NaT),
         ``clicked_item`` (Int64), ``status`` (open/clicked/unclicked) and ``feedback_state``
-        (none/pending/sending/sent). Open impressions count as not clicked (yet).
+        (none/pending/sending/sent), ``visit``. Open impressions count as not clicked (yet).
     """
-    url = sa.engine.make_url(db_url or default_url())
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        if not Path(url.database).is_file():
-            raise FileNotFoundError(f"{url.database}: no event store here (the website creates it on start)")
-    engine = create_store_engine(url.render_as_string(hide_password=False))
     from .experiments import find_experiment
 
+    engine = open_existing(db_url)
     try:
-        migrate(engine)
         with engine.execution_options(readonly=True).connect() as conn:
             record = find_experiment(conn, experiment)
             frame = read_impressions(conn, record.id if record else None)

@@ -17,7 +17,9 @@ from .manifests import env_of, find
 
 ALL_TOGGLES = ["website.ingress.enabled=true", "website.ingress.tlsSecret=funflix-tls",
                "metrics.serviceMonitor.enabled=true", "models.existingClaim=funflix-models", "router.seed=7",
-               "website.extraEnv[0].name=FUNFLIX_RECS_K", "website.extraEnv[0].value='12'"]
+               "website.extraEnv[0].name=FUNFLIX_RECS_K", "website.extraEnv[0].value='12'",
+               "metrics.prometheusRule.enabled=true", "models.train.enabled=true", "traffic.enabled=true",
+               "movielens.root=/data/movielens", "movielens.existingClaim=movielens"]
 EXTERNAL_DB = ["postgresql.enabled=false", "database.url=postgresql+psycopg2://u:p@db.example:5432/funflix"]
 
 
@@ -58,7 +60,8 @@ def test_crd_schema_rejects_unknown_fields_at_every_depth(default_docs, crd_sche
 
 
 def test_validate_passes_with_every_toggle(helm):
-    for sets in (ALL_TOGGLES, EXTERNAL_DB, ["website.enabled=false", "grafanaDashboard.enabled=false"]):
+    for sets in (ALL_TOGGLES, ["orchestrator=funflix", *ALL_TOGGLES], EXTERNAL_DB,
+                 ["website.enabled=false", "grafanaDashboard.enabled=false", "networkPolicy.enabled=false"]):
         report = k8s.validate(k8s.load_values(sets=sets))
         failures = [d for d in report["documents"] if d["errors"]]
         assert report["lint"]["ok"], report["lint"]["output"]
@@ -66,7 +69,7 @@ def test_validate_passes_with_every_toggle(helm):
         assert report["ok"]
     kinds = {d["kind"] for d in k8s.documents(k8s.render(k8s.load_values(sets=ALL_TOGGLES)))}
     assert {"SeldonDeployment", "Deployment", "Service", "Ingress", "StatefulSet", "Secret", "Pod",
-            "ServiceMonitor", "PodMonitor"} <= kinds
+            "ServiceMonitor", "PodMonitor", "PrometheusRule", "Job", "NetworkPolicy"} <= kinds
 
 
 def test_kubernetes_validate_is_strict(default_docs):

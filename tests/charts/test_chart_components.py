@@ -1,17 +1,17 @@
 """The chart's components started the way a cluster starts them, then the chart's `helm test` script.
 
-Each componentSpec container of the rendered SeldonDeployment runs its rendered command
-(``seldon-core-microservice $(MODEL_NAME) --service-type $(SERVICE_TYPE)``, expanded) with the
-container's env from the chart plus the env the operator adds (PREDICTIVE_UNIT_PARAMETERS = the
-graph node's parameters, ports, ids). The local gateway stands in for the executor, which cannot
-run here; the rendered helm test pod's script then posts to it and must pass.
+Both orchestrators: each graph node's container runs its rendered command (``seldon-core-microservice
+$(MODEL_NAME) --service-type $(SERVICE_TYPE)``, expanded) with the env the cluster gives it
+(:func:`funflix.k8s_graph.component_processes`: with ``seldon`` the chart's env plus what the operator
+adds, with ``funflix`` the Deployment's own), on free ports. With ``seldon`` the local gateway stands
+in for the executor, which cannot run here; with ``funflix`` the gateway runs the rendered gateway
+Deployment's command, its Service names pointed at the local ports. The rendered helm test pod's
+script then posts to it and must pass.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -22,64 +22,71 @@ import requests
 import yaml
 
 from funflix import k8s
+from funflix.environments import serving_bin
+from funflix.k8s_graph import GRAPH_NODE_LABEL, component_processes
 from funflix.serving.processes import ManagedProcess, free_port_block
 
 from .manifests import env_of, find
 
 pytestmark = pytest.mark.slow
-BIN = Path(sys.executable).parent
+BIN = Path(sys.executable).parent  # the website image's environment
+PORT_ENV = ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "PREDICTIVE_UNIT_SERVICE_PORT", "PREDICTIVE_UNIT_GRPC_SERVICE_PORT",
+            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT")
 
 
-def expand(text: str, env: dict) -> str:
-    """$(VAR) references in a container's command/args, expanded from its env as the kubelet does."""
-    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), text)
+def local_gateway_command(docs: list[dict], addresses: dict, port: int, metrics_port: int, config: Path) -> list[str]:
+    """The rendered gateway Deployment's command, its listening ports, config and Service names made local."""
+    services = {d["metadata"]["name"]: d["metadata"]["labels"][GRAPH_NODE_LABEL] for d in docs
+                if d["kind"] == "Service" and GRAPH_NODE_LABEL in d["metadata"]["labels"]}
+    local = {"--host": "127.0.0.1", "--port": str(port), "--metrics-port": str(metrics_port), "--config": str(config)}
+    command = []
+    for arg in find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]["command"]:
+        flag, _, value = arg.partition("=")
+        if arg == "python":
+            arg = sys.executable
+        elif flag in local:
+            arg = f"{flag}={local[flag]}"
+        elif flag in ("--router", "--child"):
+            prefix, _, address = value.rpartition("=")
+            service = address.split(":")[0]
+            arg = f"{flag}={prefix + '=' if prefix else ''}127.0.0.1:{addresses[services[service]]['http']}"
+        command.append(arg)
+    return command
 
 
-def graph_nodes(graph: dict) -> dict[str, dict]:
-    nodes = {graph["name"]: graph}
-    for child in graph.get("children", []):
-        nodes.update(graph_nodes(child))
-    return nodes
-
-
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory, quick_models_root, helm):
-    """The rendered chart's router and arms as processes, behind the local gateway."""
-    home = tmp_path_factory.mktemp("chart-home")
-    values = k8s.load_values(sets=[f"models.mountPath={quick_models_root}", "experiment.arms[0].split=0.7",
-                                   "experiment.arms[1].split=0.3"])
+@pytest.fixture(scope="module", params=["seldon", "funflix"])
+def deployed(request, tmp_path_factory, quick_models_root, helm):
+    """The rendered chart's router and arms as processes, behind the gateway of the orchestrator."""
+    orchestrator = request.param
+    home = tmp_path_factory.mktemp(f"chart-home-{orchestrator}")
+    values = k8s.load_values(sets=[f"orchestrator={orchestrator}", f"models.mountPath={quick_models_root}",
+                                   "experiment.arms[0].split=0.7", "experiment.arms[1].split=0.3"])
     docs = k8s.documents(k8s.render(values))
-    sdep = find(docs, "SeldonDeployment")
-    predictor = sdep["spec"]["predictors"][0]
-    nodes = graph_nodes(predictor["graph"])
-    ports = free_port_block(3 * len(predictor["componentSpecs"]) + 1)
+    components = component_processes(docs)
+    ports = free_port_block(3 * len(components) + 2)
     processes, addresses = [], {}
-    for index, spec in enumerate(predictor["componentSpecs"]):
-        container = spec["spec"]["containers"][0]
-        env = env_of(container)
+    for index, component in enumerate(components):
         http, grpc, metrics = ports + 3 * index, ports + 3 * index + 1, ports + 3 * index + 2
-        operator_env = {  # what the Seldon operator adds to a graph node's container
-            "PREDICTIVE_UNIT_PARAMETERS": json.dumps(nodes[container["name"]].get("parameters", [])),
-            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(http), "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(grpc),
-            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(metrics),
-            "PREDICTIVE_UNIT_METRICS_ENDPOINT": values["seldon"]["metricsPath"],
-            "PREDICTIVE_UNIT_ID": container["name"], "PREDICTOR_ID": predictor["name"],
-            "SELDON_DEPLOYMENT_ID": sdep["metadata"]["name"],
-        }
-        process_env = {**os.environ, **env, **operator_env, "FUNFLIX_HOME": str(home / container["name"]),
-                       "PATH": f"{BIN}:{os.environ['PATH']}"}
-        command = [expand(part, env) for part in container["command"] + container["args"]]
-        ready = f"http://127.0.0.1:{http}{container['readinessProbe']['httpGet']['path']}"
-        processes.append(ManagedProcess(container["name"], command, home / "logs" / f"{container['name']}.log",
-                                        ready, env=process_env))
-        addresses[container["name"]] = {"http": http, "metrics": metrics}
-    values_file = home / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values, sort_keys=False))
-    gateway_port = ports + 3 * len(predictor["componentSpecs"])
-    gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(gateway_port), "--config",
-               str(values_file), "--router", f"127.0.0.1:{addresses['ab-router']['http']}"]
-    gateway += [arg for child in predictor["graph"]["children"]
-                for arg in ("--child", f"{child['name']}=127.0.0.1:{addresses[child['name']]['http']}")]
+        local_ports = dict(zip(PORT_ENV, map(str, (http, http, grpc, metrics))))
+        process_env = {**os.environ, **component.env, **local_ports, "FUNFLIX_HOME": str(home / component.name),
+                       "PATH": f"{serving_bin()}:{os.environ['PATH']}"}  # as in the serving image
+        ready_path = "/health/ping" if component.service_type == "ROUTER" else "/health/status"
+        processes.append(ManagedProcess(component.name, list(component.command),
+                                        home / "logs" / f"{component.name}.log",
+                                        f"http://127.0.0.1:{http}{ready_path}", env=process_env))
+        addresses[component.name] = {"http": http, "metrics": metrics}
+    gateway_port, gateway_metrics = ports + 3 * len(components), ports + 3 * len(components) + 1
+    if orchestrator == "funflix":
+        config = home / "values.yaml"
+        config.write_text(find(docs, "ConfigMap", "-experiment")["data"]["values.yaml"])
+        gateway = local_gateway_command(docs, addresses, gateway_port, gateway_metrics, config)
+    else:
+        values_file = home / "values.yaml"
+        values_file.write_text(yaml.safe_dump(values, sort_keys=False))
+        gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(gateway_port), "--config",
+                   str(values_file), "--router", f"127.0.0.1:{addresses['ab-router']['http']}"]
+        gateway += [arg for child in find(docs, "SeldonDeployment")["spec"]["predictors"][0]["graph"]["children"]
+                    for arg in ("--child", f"{child['name']}=127.0.0.1:{addresses[child['name']]['http']}")]
     processes.append(ManagedProcess("gateway", gateway, home / "logs" / "gateway.log",
                                     f"http://127.0.0.1:{gateway_port}/live",
                                     env={**os.environ, "FUNFLIX_HOME": str(home / "gateway")}))
@@ -89,7 +96,8 @@ def deployed(tmp_path_factory, quick_models_root, helm):
         deadline = time.monotonic() + 120
         for process in processes:
             process.wait_healthy(deadline)  # the chart's readinessProbe paths answer 200
-        yield {"docs": docs, "addresses": addresses, "gateway": f"http://127.0.0.1:{gateway_port}",
+        yield {"orchestrator": orchestrator, "docs": docs, "addresses": addresses,
+               "gateway": f"http://127.0.0.1:{gateway_port}", "gateway_metrics": gateway_metrics,
                "metrics_path": values["seldon"]["metricsPath"]}
     finally:
         for process in processes:
@@ -155,8 +163,8 @@ def test_website_starts_from_the_rendered_deployment(deployed, tmp_path, moviele
 
     port = free_port_block(1)
     database = f"sqlite:///{tmp_path / 'events.sqlite3'}"
-    values = k8s.load_values(sets=[f"website.port={port}", "website.workers=1", "postgresql.enabled=false",
-                                   f"database.url={database}", f"website.movielensPath={movielens_dir}",
+    values = k8s.load_values(sets=[f"orchestrator={deployed['orchestrator']}", f"website.port={port}", "website.workers=1", "postgresql.enabled=false",
+                                   f"database.url={database}", f"movielens.root={movielens_dir.parent}",
                                    f"models.mountPath={quick_models_root}"])
     docs = k8s.documents(k8s.render(values))
     secrets = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "Secret"}
@@ -183,3 +191,18 @@ def test_website_starts_from_the_rendered_deployment(deployed, tmp_path, moviele
         assert 'data-fallback="false"' in home  # the row came from the graph, not the popularity fallback
     finally:
         site.stop()
+
+
+def test_gateway_serves_its_metrics_and_on_the_charts_metrics_port_apart(deployed):
+    """The unified endpoint's request counters; with orchestrator funflix also on the gateway's metrics port
+    (what its pod annotations name), where nothing else answers: the NetworkPolicy opens that port to scrapers."""
+    requests.post(f"{deployed['gateway']}/api/v1.0/predictions", json={"jsonData": {"user_id": 3, "k": 2}}, timeout=10)
+    ports = [deployed["gateway"]]
+    if deployed["orchestrator"] == "funflix":
+        ports.append(f"http://127.0.0.1:{deployed['gateway_metrics']}")
+        predictions = requests.post(f"{ports[1]}/api/v1.0/predictions", json={"jsonData": {"user_id": 3}}, timeout=5)
+        assert predictions.status_code == 404
+    for base in ports:
+        metrics = requests.get(f"{base}/prometheus", timeout=5)
+        assert metrics.status_code == 200
+        assert "funflix_gateway_requests_total{" in metrics.text and 'endpoint="predictions"' in metrics.text

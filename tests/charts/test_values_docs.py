@@ -9,7 +9,8 @@ import yaml
 
 from funflix import k8s
 
-FREE_MAPS = {"resources", "executorResources", "commonLabels", "annotations", "labels", "extraEnv", "arms"}
+FREE_MAPS = {"resources", "executorResources", "commonLabels", "annotations", "labels", "extraEnv", "arms",
+             "podSecurityContext", "containerSecurityContext"}
 
 
 def value_paths(values: dict, prefix: str = "") -> list[str]:
@@ -38,7 +39,7 @@ def test_every_value_has_a_param_line_and_a_schema_entry():
 
 
 def test_schema_is_draft7_and_accepts_the_defaults():
-    """jsonschema (3.2, what seldon-core pins) agrees with helm's validator on the chart's own values."""
+    """jsonschema's Draft 7 validator agrees with helm's validator on the chart's own values."""
     from jsonschema import Draft7Validator
 
     schema = json.loads((k8s.CHART_DIR / "values.schema.json").read_text())

@@ -33,7 +33,7 @@ def test_clear_winner_ships_on_the_sequential_test(impressions):
 def test_aa_experiment_keeps_running(impressions_factory):
     result = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8))
     assert result.verdict.decision == "keep running"
-    planned = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8), AnalysisConfig(planned_per_arm=5000))
+    planned = analyze(impressions_factory(ctr=(0.07, 0.07), seed=8), AnalysisConfig(planned_per_arm=1000))  # users per arm
     assert planned.verdict.decision == "inconclusive"
 
 
@@ -102,3 +102,59 @@ def test_fallback_rows_and_contract_violations(impressions_factory):
         AnalysisConfig(expected_split={"control": 1.0, "challenger": 0.0})
     with pytest.raises(ValueError, match="decision rule"):
         AnalysisConfig(decision_rule="vibes")
+
+
+@pytest.mark.parametrize("unit, planned", [("user", 1000), ("impression", 4000)])
+def test_the_fixed_horizon_rule_needs_its_plan_and_reads_only_up_to_it(impressions_factory, unit, planned):
+    with pytest.raises(ValueError, match="--planned-per-arm"):
+        AnalysisConfig(decision_rule="fixed")
+    early = impressions_factory(n=20_000, users=3_000, ctr=(0.06, 0.12), seed=21)
+    cfg = AnalysisConfig(decision_rule="fixed", planned_per_arm=planned, randomisation_unit=unit)
+    first = analyze(early, cfg)
+    # later the challenger collapses: data after the horizon must not move a fixed-horizon answer
+    later = impressions_factory(n=20_000, users=3_000, ctr=(0.10, 0.02), seed=22)
+    later = later.assign(impression_id="late-" + later["impression_id"],
+                         created_at=later["created_at"] + pd.Timedelta(days=10))
+    second = analyze(pd.concat([early, later]), cfg)
+    assert first.verdict == second.verdict and first.verdict.decision == "ship"
+    fixed = first.comparison("challenger").fixed_horizon
+    assert fixed == second.comparison("challenger").fixed_horizon
+    assert second.comparison("challenger").user_level.difference < 0  # all the data says the opposite
+    # the horizon is the first `planned` units of each arm by time
+    control = early[early["arm"] == "control"].sort_values("created_at", kind="stable")
+    firsts = control.drop_duplicates("user_id") if unit == "user" else control
+    cut = control[control["created_at"] <= firsts["created_at"].iloc[planned - 1]]
+    assert fixed.control_mean == pytest.approx(cut["clicked"].mean(), abs=1e-12)
+
+
+def _visits(n_users=4000, visits=6, first_ctr=(0.14, 0.12), follow_ups=(6, 0), seed=30):
+    """Sticky users in visits: each visit opens with a row clicked at ``first_ctr``; a click brings the
+    user back to ``follow_ups`` more rows (never clicked) in the same visit, per arm."""
+    rng = np.random.default_rng(seed)
+    rows, t = [], pd.Timestamp("2026-11-01", tz="UTC")
+    for visit in range(n_users * visits):
+        user = int(rng.integers(n_users))
+        arm = user % 2
+        clicked = rng.random() < first_ctr[arm]
+        for k in range(1 + (follow_ups[arm] if clicked else 0)):
+            t += pd.Timedelta(seconds=1)
+            rows.append((f"i{len(rows)}", user, ("control", "challenger")[arm], t, int(clicked and k == 0), f"v{visit}"))
+    return pd.DataFrame(rows, columns=["impression_id", "user_id", "arm", "created_at", "clicked", "visit"])
+
+
+def test_impressions_that_follow_clicks_cannot_ship_an_arm_that_loses_visits():
+    # control wins visits (14% vs 12%) but each click brings 6 unclicked rows: its impression CTR sinks to ~7.6%
+    df = _visits()
+    result = analyze(df)
+    c = result.comparison("challenger")
+    assert c.user_level.difference > 0 and c.sequential.significant  # impression CTR alone would ship
+    assert c.visit_level.difference < 0 and c.impressions_per_user.significant
+    assert result.verdict.decision == "inconclusive"
+    assert result.verdict.rests_on == "outcome-dependent impressions check"
+    assert any("impressions depend on the outcome" in note for note in result.notes)
+    clicked_visits = df[df["clicked"] == 1].groupby("arm")["visit"].nunique() / df.groupby("arm")["visit"].nunique()
+    assert [u.visit_ctr for u in result.user_level] == pytest.approx(clicked_visits[["control", "challenger"]].tolist())
+    # the same arms without follow-up rows: impressions per user agree and nothing is flagged
+    plain = analyze(_visits(follow_ups=(0, 0), first_ctr=(0.10, 0.13)))
+    assert not plain.comparison("challenger").impressions_per_user.significant
+    assert plain.verdict.decision == "ship"

@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from funflix import paths
-from funflix.experiment.configured import analysis_config
+from funflix.experiment.configured import ExperimentConfigError, analysis_config
 
 
 def test_the_charts_values_give_the_split_and_unit():
@@ -25,6 +25,9 @@ def test_routing_decides_the_randomisation_unit(tmp_path, routing, unit, adaptiv
         "control": 1, "challenger": 1}
 
 
-def test_without_a_config_equal_split_and_users(tmp_path):
-    config = analysis_config(path=tmp_path / "missing.yaml")
-    assert config.expected_split is None and config.randomisation_unit == "user"
+def test_a_missing_or_broken_config_is_an_error_not_an_equal_split(tmp_path):
+    with pytest.raises(ExperimentConfigError, match="no experiment configuration at .*missing.yaml"):
+        analysis_config(path=tmp_path / "missing.yaml")
+    (tmp_path / "broken.yaml").write_text("experiment: {name: x, salt: y, routing: sideways, arms: []}\n")
+    with pytest.raises(ExperimentConfigError, match="unusable: .*routing must be one of"):
+        analysis_config(path=tmp_path / "broken.yaml")

@@ -79,7 +79,7 @@ def test_pre_period_covariate_cuts_variance_without_bias():
 
 def test_analyze_with_covariates_uses_cuped_as_the_fixed_test():
     df, cov = _repeat_users(np.random.default_rng(3), effect=0.3)
-    result = analyze(df, AnalysisConfig(decision_rule="fixed"), covariates=cov.iloc[:2500])
+    result = analyze(df, AnalysisConfig(decision_rule="fixed", planned_per_arm=1000), covariates=cov.iloc[:2500])
     c = result.comparison("challenger")
     assert c.cuped is not None and c.cuped_summary.coverage == pytest.approx(2500 / 3000, abs=0.01)
     assert c.cuped.standard_error < c.user_level.standard_error

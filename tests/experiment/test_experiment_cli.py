@@ -107,6 +107,9 @@ def test_analyze_reads_the_real_event_store(capsys, tmp_path):
     (["analyze", "--csv", "GOOD_CSV", "--split", "control=0.5,challenger"], "arm=share"),
     (["analyze", "--csv", "GOOD_CSV", "--mixture-sd", "0"], "mixture-sd"),
     (["analyze", "--db-url", "nosuchdialect://x"], "cannot read the event store"),
+    (["analyze", "--csv", "GOOD_CSV", "--decision", "fixed"], "--decision fixed needs its plan: give --planned-per-arm"),
+    (["analyze", "--csv", "GOOD_CSV", "--values", "/nonexistent/values.yaml"], "no experiment configuration at"),
+    (["analyze", "--csv", "GOOD_CSV", "--values", "BAD_CSV"], "the experiment configuration is unusable"),
 ])
 def test_bad_input_exits_2_with_one_line(capsys, tmp_path, impressions, argv, message):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")

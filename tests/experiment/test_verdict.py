@@ -42,7 +42,7 @@ def test_sequential_rule(kwargs, planned, decision):
     (dict(fixed_diff=0.03, fixed_sig=True, n=925), 925, "ship"),
     (dict(fixed_diff=-0.03, fixed_sig=True, n=925), 925, "stop: harm"),
     (dict(fixed_diff=0.001, n=925), 925, "inconclusive"),
-    (dict(fixed_diff=0.03, fixed_sig=True), None, "ship"),
+    (dict(fixed_diff=0.03, fixed_sig=True), None, "keep running"),  # no plan, no read
 ])
 def test_fixed_horizon_rule(kwargs, planned, decision):
     verdict = arm_verdict(evidence(**kwargs), "fixed", planned)

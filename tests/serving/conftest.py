@@ -1,5 +1,6 @@
 """Fixtures of the serving tests: a real local stack (seldon-core-microservice processes and the
-gateway) on free ports, over quick models trained once per session (``quick_models_root``)."""
+gateway) on free ports, over quick models trained once per session (``quick_models_root``), and a
+python of the serving environment for the components' classes (``serving``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from funflix.serving.processes import free_port_block
 from funflix.serving.stack import LocalStack
+
+from .serving_python import ServingPython
 
 
 def make_stack(home, models_root, **options) -> LocalStack:
@@ -57,3 +60,27 @@ def all_counters(stack: LocalStack) -> dict[tuple[str, str], float]:
 def read_counters():
     """``read_counters(stack)``: every arm's funflix counters, ``{(metric, arm): value}``."""
     return all_counters
+
+
+@pytest.fixture(scope="module")
+def serving_worker():
+    """One python process of the serving environment per module (it imports seldon_core once)."""
+    with ServingPython() as worker:
+        yield worker
+
+
+def sticky_arms(serving: ServingPython, config, users) -> list[int]:
+    """The child index the experiment's router (an ABRouter built from ``config``, in the serving
+    environment) picks for each user."""
+    return serving.run("""
+from funflix.serving.ABRouter import ABRouter
+router = ABRouter(mode=mode, split=split, salt=salt)
+result = [router.route({"user_id": user}, []) for user in users]
+""", mode=config.routing, split=",".join(map(str, config.splits)), salt=config.salt, users=list(users))
+
+
+@pytest.fixture()
+def serving(serving_worker) -> ServingPython:
+    """The module's serving worker with an empty namespace: ``serving.run(source, **values)``."""
+    serving_worker.reset()
+    return serving_worker

@@ -29,6 +29,15 @@ def test_up_without_models_says_what_to_do(tmp_path):
     assert "funflix train" in done.stderr
 
 
+def test_up_without_a_serving_environment_says_what_to_do(tmp_path, quick_models_root):
+    env = {**os.environ, "FUNFLIX_HOME": str(tmp_path), "FUNFLIX_SERVING_PYTHON": str(tmp_path / "none" / "python")}
+    done = subprocess.run([FUNFLIX, "up", "--no-train", "--no-website", "--no-prometheus",
+                           "--models-root", str(quick_models_root)], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2
+    assert "no seldon-core-microservice beside it" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_up_starts_everything_and_ctrl_c_stops_it_all(tmp_path, quick_models_root):
     base, metrics = free_port_block(4), free_port_block(3)
     ports = {"gateway": base, "website": base + 1, "prometheus": base + 2}

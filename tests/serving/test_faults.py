@@ -11,8 +11,7 @@ import time
 import pytest
 import requests
 
-from funflix.serving.ABRouter import ABRouter
-from .conftest import make_stack
+from .conftest import make_stack, sticky_arms
 
 pytestmark = pytest.mark.slow
 
@@ -24,12 +23,11 @@ def stack(tmp_path_factory, quick_models_root):
 
 
 @pytest.fixture(scope="module")
-def users_by_arm(stack):
+def users_by_arm(stack, serving_worker):
     config = stack.config
-    router = ABRouter(mode=config.routing, split=",".join(map(str, config.splits)), salt=config.salt)
     found: dict[str, list[int]] = {name: [] for name in config.arm_names}
-    for user_id in range(1, 200):
-        found[config.arm_names[router.route({"user_id": user_id}, [])]].append(user_id)
+    for user_id, arm in zip(range(1, 200), sticky_arms(serving_worker, config, range(1, 200))):
+        found[config.arm_names[arm]].append(user_id)
     return {name: users[:10] for name, users in found.items()}
 
 

@@ -14,7 +14,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from funflix.serving import metric_names
-from funflix.serving.ABRouter import ABRouter
+
+from .conftest import sticky_arms
 
 pytestmark = pytest.mark.slow
 
@@ -52,13 +53,12 @@ def test_the_same_user_always_gets_the_same_arm(http, stack):
         assert len(arms) == 1, f"user {user_id} saw {arms}"
 
 
-def test_the_split_through_the_gateway_matches_the_router(http, stack):
+def test_the_split_through_the_gateway_matches_the_router(http, stack, serving):
     config = stack.config
-    router = ABRouter(mode=config.routing, split=",".join(map(str, config.splits)), salt=config.salt)
     n = 300
     arms = [predict(http, stack, {"jsonData": {"user_id": u, "k": 1}}).json()["meta"]["routing"]["ab-router"]
             for u in range(5000, 5000 + n)]
-    assert arms == [router.route({"user_id": u}, []) for u in range(5000, 5000 + n)]
+    assert arms == sticky_arms(serving, config, range(5000, 5000 + n))
     share = arms.count(0) / n
     assert abs(share - config.splits[0]) < 4 * math.sqrt(config.splits[0] * (1 - config.splits[0]) / n)
 

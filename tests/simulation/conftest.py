@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from funflix.simulation.calibration import calibrate, load_arms
+from funflix.simulation.click_calibration import calibrate, load_arms
 from funflix.simulation.tastes import Tastes
 
 

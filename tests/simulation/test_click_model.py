@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from funflix.simulation.calibration import arm_lists
+from funflix.simulation.click_calibration import arm_lists
 from funflix.simulation.click_model import ClickModel, click_distribution
 from funflix.simulation.runner import Visitor, run_sessions
 from funflix.simulation.sessions import Row, SessionOutcome, decide_click, plan_session

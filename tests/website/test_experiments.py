@@ -14,6 +14,7 @@ from funflix.cli import main
 from funflix.models.artifacts import latest_version
 from funflix.serving.experiment_config import VALUES_FILE, load_experiment
 from funflix.website import store
+from funflix.website.experiment_page import compute
 from funflix.website.experiments import find_experiment, list_experiments, register_experiment
 
 from .test_store import engine  # noqa: F401 -- the migrated store on SQLite and PostgreSQL
@@ -128,6 +129,9 @@ def test_site_tags_impressions_and_analysis_reads_one_experiment(make_app, tmp_p
         rows = conn.execute(sa.select(store.impressions.c.user_id, store.impressions.c.experiment_id)
                             .order_by(store.impressions.c.created_at)).all()
     assert [tuple(r) for r in rows] == [(1, first.id), (2, first.id), (3, first.id), (4, second.id)]
+    for app, shown in ((first_app, 3), (second_app, 1)):  # /experiment analyses the site's own experiment
+        context = compute(app.extensions["funflix"])
+        assert sum(a.impressions for a in context["result"].arms) == shown
 
     def analyzed(*extra):
         assert main(["analyze", "--db-url", sqlite_url, "--json", *extra]) == 0

@@ -88,10 +88,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{/*
-The Funflix image; the tag defaults to the chart's appVersion.
+One of the two Funflix images, serving or web; the tag defaults to the chart's appVersion.
+(dict "context" $ "image" "serving")
 */}}
 {{- define "funflix.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- $values := .context.Values.image }}
+{{- printf "%s:%s" (index $values .image).repository ($values.tag | default .context.Chart.AppVersion | toString) }}
 {{- end }}
 
 {{/*
@@ -103,10 +105,15 @@ stays within 63 characters (past that Seldon names it seldon-<md5>, which a temp
 {{- end }}
 
 {{/*
-Base URL of the Seldon executor's service: the unified endpoint (/api/v1.0/predictions, /api/v1.0/feedback).
+Base URL of the unified endpoint (/api/v1.0/predictions, /api/v1.0/feedback): the Seldon executor's
+service, or the Funflix gateway's with orchestrator funflix.
 */}}
 {{- define "funflix.gatewayUrl" -}}
+{{- if eq .Values.orchestrator "funflix" }}
+{{- printf "http://%s.%s.svc:%d" (include "funflix.componentName" (dict "context" . "suffix" "gateway")) .Release.Namespace (int .Values.gateway.port) }}
+{{- else }}
 {{- printf "http://%s-%s.%s.svc:%d" (include "funflix.seldonName" .) .Values.seldon.predictorName .Release.Namespace (int .Values.seldon.executorPort) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -173,6 +180,9 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- if has .name $names }}
 {{- fail (printf "experiment.arms: duplicate arm name %q" .name) }}
 {{- end }}
+{{- if and (eq $.Values.orchestrator "funflix") (has .name (splitList "," (include "funflix.reservedNames" $))) }}
+{{- fail (printf "experiment.arms: arm name %q would collide with the chart's own %s objects (orchestrator funflix names Deployments after arms)" .name .name) }}
+{{- end }}
 {{- $names = append $names .name }}
 {{- end }}
 {{- if or (gt $total 1.000000001) (lt $total 0.999999999) }}
@@ -180,6 +190,15 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- end }}
 {{- if and .Values.website.enabled (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
 {{- fail "database: set postgresql.enabled=true, database.url or database.existingSecret (the website needs an event store)" }}
+{{- end }}
+{{- if and .Values.models.train.enabled (not .Values.models.existingClaim) }}
+{{- fail "models.train.enabled: set models.existingClaim, the PersistentVolumeClaim the train Job writes the artifacts into" }}
+{{- end }}
+{{- if and .Values.movielens.existingClaim (not .Values.movielens.root) }}
+{{- fail "movielens.existingClaim: set movielens.root, where the claim (holding ml-latest-small/) is mounted" }}
+{{- end }}
+{{- if and .Values.traffic.enabled (not .Values.website.enabled) }}
+{{- fail "traffic.enabled: the traffic Job drives the website; set website.enabled=true" }}
 {{- end }}
 {{- end }}
 
@@ -219,89 +238,99 @@ app.kubernetes.io/version: {{ .context.Chart.AppVersion | quote }}
 {{- end }}
 
 {{/*
-Container env, ports, probes and volumes shared by the router and the arms.
-(dict "context" $ "name" nodeName "class" pythonClass "serviceType" "MODEL" "workers" n "threads" n "readyPath" path "readyDelay" s "liveDelay" s "resources" map)
+The pod template of one graph node (a node of funflix.nodes), the same in both orchestrators: the
+SeldonDeployment's componentSpec, or the template of its Deployment with the environment the operator
+would add (unitEnv true). (dict "context" $ "node" node "unitEnv" bool)
 */}}
 {{- define "funflix.componentSpec" -}}
 {{- $ := .context -}}
-- metadata:
-    labels:
-      {{- include "funflix.seldonPodLabels" (dict "context" $ "component" .component) | nindent 6 }}
-      funflix.io/graph-node: {{ .name }}
-    {{- if $.Values.metrics.annotations }}
-    annotations:
-      prometheus.io/scrape: "true"
-      prometheus.io/port: {{ $.Values.seldon.metricsPort | quote }}
-      prometheus.io/path: {{ $.Values.seldon.metricsPath | quote }}
+{{- $node := .node -}}
+{{- $isModel := eq $node.type "MODEL" -}}
+metadata:
+  labels:
+    {{- include "funflix.seldonPodLabels" (dict "context" $ "component" $node.component) | nindent 4 }}
+    funflix.io/graph-node: {{ $node.name }}
+  {{- if $.Values.metrics.annotations }}
+  annotations:
+    prometheus.io/scrape: "true"
+    prometheus.io/port: {{ $.Values.seldon.metricsPort | quote }}
+    prometheus.io/path: {{ $.Values.seldon.metricsPath | quote }}
+  {{- end }}
+spec:
+  {{- include "funflix.podSecurityContext" $ | nindent 2 }}
+  {{- with $.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: {{ $node.name }}
+      image: {{ include "funflix.image" (dict "context" $ "image" "serving") }}
+      imagePullPolicy: {{ $.Values.image.pullPolicy }}
+      # The s2i run script's command; MODEL_NAME and SERVICE_TYPE pick the component.
+      command: ["seldon-core-microservice"]
+      args: ["$(MODEL_NAME)", "--service-type", "$(SERVICE_TYPE)"]
+      {{- include "funflix.containerSecurityContext" $ | nindent 6 }}
+      env:
+        - name: MODEL_NAME
+          value: {{ $node.class }}
+        - name: SERVICE_TYPE
+          value: {{ $node.type }}
+        - name: GUNICORN_WORKERS
+          value: {{ $node.workers | quote }}
+        - name: GUNICORN_THREADS
+          value: {{ $node.threads | quote }}
+        - name: FUNFLIX_HOME
+          value: /var/lib/funflix
+        - name: OPENBLAS_NUM_THREADS
+          value: "1"
+        - name: OMP_NUM_THREADS
+          value: "1"
+        - name: FLASK_JSON_SORT_KEYS
+          value: "false"
+        - name: INCLUDE_METRICS_IN_CLIENT_RESPONSE
+          value: "false"
+        {{- if .unitEnv }}
+        {{- include "funflix.unitEnv" (dict "context" $ "node" $node) | nindent 8 }}
+        {{- end }}
+      ports:
+        - name: http
+          containerPort: {{ $.Values.seldon.httpPort }}
+          protocol: TCP
+        - name: grpc
+          containerPort: {{ $.Values.seldon.grpcPort }}
+          protocol: TCP
+        - name: metrics
+          containerPort: {{ $.Values.seldon.metricsPort }}
+          protocol: TCP
+      readinessProbe:
+        httpGet:
+          path: {{ $node.readyPath }}
+          port: http
+        initialDelaySeconds: {{ $node.readyDelay }}
+        periodSeconds: 5
+        timeoutSeconds: 2
+        failureThreshold: 3
+      livenessProbe:
+        tcpSocket:
+          port: http
+        initialDelaySeconds: {{ $node.liveDelay }}
+        periodSeconds: 5
+        timeoutSeconds: 1
+        failureThreshold: 3
+      resources:
+        {{- toYaml $node.resources | nindent 8 }}
+      volumeMounts:
+        - name: funflix-home
+          mountPath: /var/lib/funflix
+        {{- include "funflix.tmpVolumeMount" $ | nindent 8 }}
+        {{- if and $isModel $.Values.models.existingClaim }}
+        {{- include "funflix.modelsVolumeMount" $ | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: funflix-home
+      emptyDir: {}
+    {{- include "funflix.tmpVolume" $ | nindent 4 }}
+    {{- if and $isModel $.Values.models.existingClaim }}
+    {{- include "funflix.modelsVolume" $ | nindent 4 }}
     {{- end }}
-  spec:
-    {{- with $.Values.imagePullSecrets }}
-    imagePullSecrets:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    containers:
-      - name: {{ .name }}
-        image: {{ include "funflix.image" $ }}
-        imagePullPolicy: {{ $.Values.image.pullPolicy }}
-        # The s2i run script's command; MODEL_NAME and SERVICE_TYPE pick the component.
-        command: ["seldon-core-microservice"]
-        args: ["$(MODEL_NAME)", "--service-type", "$(SERVICE_TYPE)"]
-        env:
-          - name: MODEL_NAME
-            value: {{ .class }}
-          - name: SERVICE_TYPE
-            value: {{ .serviceType }}
-          - name: GUNICORN_WORKERS
-            value: {{ .workers | quote }}
-          - name: GUNICORN_THREADS
-            value: {{ .threads | quote }}
-          - name: FUNFLIX_HOME
-            value: /var/lib/funflix
-          - name: OPENBLAS_NUM_THREADS
-            value: "1"
-          - name: OMP_NUM_THREADS
-            value: "1"
-          - name: FLASK_JSON_SORT_KEYS
-            value: "false"
-          - name: INCLUDE_METRICS_IN_CLIENT_RESPONSE
-            value: "false"
-        ports:
-          - name: http
-            containerPort: {{ $.Values.seldon.httpPort }}
-            protocol: TCP
-          - name: grpc
-            containerPort: {{ $.Values.seldon.grpcPort }}
-            protocol: TCP
-          - name: metrics
-            containerPort: {{ $.Values.seldon.metricsPort }}
-            protocol: TCP
-        readinessProbe:
-          httpGet:
-            path: {{ .readyPath }}
-            port: http
-          initialDelaySeconds: {{ .readyDelay }}
-          periodSeconds: 5
-          timeoutSeconds: 2
-          failureThreshold: 3
-        livenessProbe:
-          tcpSocket:
-            port: http
-          initialDelaySeconds: {{ .liveDelay }}
-          periodSeconds: 5
-          timeoutSeconds: 1
-          failureThreshold: 3
-        resources:
-          {{- toYaml .resources | nindent 10 }}
-        volumeMounts:
-          - name: funflix-home
-            mountPath: /var/lib/funflix
-          {{- if and (eq .serviceType "MODEL") $.Values.models.existingClaim }}
-          {{- include "funflix.modelsVolumeMount" $ | nindent 10 }}
-          {{- end }}
-    volumes:
-      - name: funflix-home
-        emptyDir: {}
-      {{- if and (eq .serviceType "MODEL") $.Values.models.existingClaim }}
-      {{- include "funflix.modelsVolume" $ | nindent 6 }}
-      {{- end }}
 {{- end }}

@@ -1,0 +1,1 @@
+"""A real single-node Kubernetes on this machine: binaries, lifecycle, images (see docs/notes/cluster.md)."""
