@@ -20,6 +20,7 @@ RUNS = [
     ["bench_simulation.py", "--http-workers", "8"],
     ["bench_sequential_calibration.py"],
     ["bench_analysis.py"],
+    ["bench_batch.py"],
 ]
 
 

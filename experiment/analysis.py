@@ -25,7 +25,7 @@ from .replay import Replay, Timeline
 from .results import ComparisonResult
 from .sequential import SequentialConfig, SequentialResult
 from .srm import SRM_THRESHOLD, SrmResult, check_srm
-from .statistics import ProportionStatistic, RatioStatistic
+from .statistics import RatioStatistic
 from .summary import ArmSummary, arm_summary
 from .user_level import DeltaMethodTest, design_effect, ratio_statistics, variance_of_ratio
 from .verdict import INCONCLUSIVE, SHIP, HARM, ArmEvidence, Verdict, arm_verdict, overall_verdict

@@ -38,7 +38,9 @@ def server_errors(document: dict, namespace: str, kubeconfig: str | None = None)
 
     ValueError when no API server answers (the kubeconfig's server is down or unreachable).
     """
-    command = [kubectl_binary(), "apply", "--dry-run=server", "--namespace", namespace, "-o", "name", "-f", "-"]
+    # --validate=false: the API server is the judge (kubectl's own client-side check would answer first)
+    command = [kubectl_binary(), "apply", "--dry-run=server", "--validate=false", "--namespace", namespace,
+               "-o", "name", "-f", "-"]
     if kubeconfig:
         command[1:1] = ["--kubeconfig", str(kubeconfig)]
     done = subprocess.run(command, input=yaml.safe_dump(document, sort_keys=False), capture_output=True, text=True,

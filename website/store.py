@@ -12,7 +12,7 @@ Tables
     ``model_name``, ``model_version``, ``strategy``, ``items`` (JSON list of movieIds), the Seldon
     ``request`` and ``response`` JSON, ``created_at``, ``status`` (``open`` -> ``clicked`` or
     ``unclicked``; ``fallback`` rows never get feedback), ``closed_at``, ``clicked_at``,
-    ``clicked_item``.
+    ``clicked_item``, ``visit`` (the user's sitting it was shown in; migration 4).
 ``clicks``
     Every accepted click on an item of an impression (raw event). ``counted`` is true for the one
     click that turned its impression ``clicked``; a second item of the same row is recorded but not

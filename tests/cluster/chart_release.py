@@ -4,9 +4,8 @@
   release (``orchestrator: funflix``, the images built here, PostgreSQL on a hostPath PV, MovieLens
   from a claim); the release's objects, pods, Service addresses and Secrets.
 - :class:`EventStore`: the release's PostgreSQL, reached from the host at its Service's ClusterIP.
-- :class:`OutsidePrometheus`: Debian's Prometheus as a host process that finds the pods with
-  ``kubernetes_sd_configs`` against the API server (``prometheus.io/*`` annotations), with the
-  chart's recording rules loaded.
+- :class:`OutsidePrometheus`: Debian's Prometheus as a host process scraping the pods the API server
+  lists (``prometheus.io/*`` annotations), with the chart's recording rules loaded.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import base64
 import json
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -205,37 +205,29 @@ class EventStore:
 
 
 class OutsidePrometheus:
-    """Debian's Prometheus on the host, discovering the namespace's pods through the API server."""
+    """Debian's Prometheus on the host, scraping the namespace's pods as the API server lists them.
+
+    Debian builds Prometheus without the Kubernetes service discovery (``kubernetes_sd_configs`` is an
+    unknown field there), so a thread here does its part: it lists the pods through the API server every
+    second and writes the annotated ones (``prometheus.io/scrape``, ``port``, ``path``) as ``file_sd``
+    targets with the labels kubernetes_sd's relabelling would give (namespace, pod, component).
+    """
 
     def __init__(self, cluster, namespace: str, home: Path, rules: dict | None = None):
+        self.cluster = cluster
         self.namespace = namespace
         self.home = home
         self.port = free_port_block(1)
-        kubeconfig = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-        cluster_entry, user = kubeconfig["clusters"][0]["cluster"], kubeconfig["users"][0]["user"]
-        tls = {"ca_file": cluster_entry["certificate-authority"]} if "certificate-authority" in cluster_entry \
-            else {"insecure_skip_verify": True}
+        self.targets = home / "targets.json"
         config = {
             "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
             "scrape_configs": [{
                 "job_name": "funflix-pods",
-                "kubernetes_sd_configs": [{"role": "pod", "api_server": cluster_entry["server"],
-                                           "authorization": {"credentials": user["token"]}, "tls_config": tls,
-                                           "namespaces": {"names": [namespace]}}],
-                "relabel_configs": [
-                    {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep",
-                     "regex": "true"},
-                    {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"], "regex": "(.+)",
-                     "target_label": "__metrics_path__"},
-                    {"source_labels": ["__address__", "__meta_kubernetes_pod_annotation_prometheus_io_port"],
-                     "regex": r"([^:]+)(?::\d+)?;(\d+)", "replacement": "$1:$2", "target_label": "__address__"},
-                    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-                    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-                    {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
-                     "target_label": "component"},
-                ]}],
+                "file_sd_configs": [{"files": [str(self.targets)], "refresh_interval": "1s"}],
+            }],
         }
         home.mkdir(parents=True, exist_ok=True)
+        self.write_targets()
         if rules:
             (home / "rules.yaml").write_text(yaml.safe_dump(rules))
             config["rule_files"] = [str(home / "rules.yaml")]
@@ -245,13 +237,41 @@ class OutsidePrometheus:
             "prometheus", ["/usr/bin/prometheus", f"--config.file={home / 'prometheus.yml'}",
                            f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{self.port}"],
             home / "prometheus.log", f"{self.url}/-/ready")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._discover, daemon=True)
+
+    def write_targets(self) -> None:
+        pods = json.loads(self.cluster.kubectl("get", "pods", "-n", self.namespace, "-o", "json").stdout)["items"]
+        groups = []
+        for pod in pods:
+            notes, ip = pod["metadata"].get("annotations", {}), pod["status"].get("podIP")
+            if notes.get("prometheus.io/scrape") != "true" or not ip or pod["status"].get("phase") != "Running":
+                continue
+            labels = pod["metadata"].get("labels", {})
+            groups.append({"targets": [f"{ip}:{notes['prometheus.io/port']}"], "labels": {
+                "namespace": self.namespace, "pod": pod["metadata"]["name"],
+                "component": labels.get("app.kubernetes.io/component", ""),
+                "__metrics_path__": notes.get("prometheus.io/path", "/metrics")}})
+        staged = self.targets.with_suffix(".tmp")
+        staged.write_text(json.dumps(groups))
+        staged.replace(self.targets)
+
+    def _discover(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.write_targets()
+            except (RuntimeError, subprocess.TimeoutExpired, ValueError):
+                pass  # the API server is busy: keep the last targets
 
     def start(self) -> "OutsidePrometheus":
         self.process.start()
         self.process.wait_healthy(time.monotonic() + 60)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
         self.process.stop()
 
     def query(self, expr: str) -> list[dict]:

@@ -5,7 +5,7 @@ SeldonDeployment of ``orchestrator: seldon`` too, against Seldon's real CRD), a 
 with the server's message, bad values refused before anything exists; then ``helm install`` from a clean
 namespace with every pod Ready and locked down, ``helm test``, simulated users through the website
 (a traffic Job) credited exactly once per click in PostgreSQL, in the components' counters as an outside
-Prometheus scrapes them through Kubernetes service discovery, and in the dashboard's queries; a new split
+Prometheus scrapes them (targets discovered from the API server's pods), and in the dashboard's queries; a new split
 rolled out for real traffic; faults (an arm's pod, the website's, PostgreSQL's deleted); ``helm uninstall``.
 
 The cluster's bridge CNI does not enforce NetworkPolicies: they are checked as accepted, and the host
@@ -22,6 +22,7 @@ import uuid
 
 import pytest
 import requests
+import sqlalchemy as sa
 import yaml
 
 from funflix import cli, k8s
@@ -207,9 +208,8 @@ def test_network_policies_are_accepted(release):
 
 
 def test_helm_test_passes(release):
-    done = release.helm("test", RELEASE, "--logs", timeout=300)
-    assert "Phase:          Succeeded" in done.stdout or "Phase: Succeeded" in done.stdout, done.stdout
-    assert "OK: 5 items from arm" in done.stdout
+    done = release.helm("test", RELEASE, timeout=300)  # its pod is deleted once it succeeded (hook-delete-policy)
+    assert "Phase:          Succeeded" in done.stdout, done.stdout
 
 
 def test_traffic_through_the_website_is_credited_once_per_click(release, values, store, prometheus):
@@ -375,7 +375,14 @@ def test_deleting_postgresql_degrades_the_site_with_a_clear_error_then_it_resume
             assert time.monotonic() < deadline, "the site did not resume after PostgreSQL came back"
             time.sleep(1)
         assert 'data-testid="rec-row"' in answer.text
-    assert store.scalar("SELECT count(*) FROM impressions") > impressions  # data kept on the PV, new rows written
+    deadline = time.monotonic() + 60
+    while True:  # from the host, through the Service, once its endpoint is back
+        try:
+            assert store.scalar("SELECT count(*) FROM impressions") > impressions  # kept on the PV, new rows written
+            break
+        except sa.exc.OperationalError:
+            assert time.monotonic() < deadline, "PostgreSQL's Service did not answer the host again"
+            time.sleep(1)
 
 
 def test_uninstall_leaves_nothing(release, chart_namespace):

@@ -6,7 +6,6 @@ import statsmodels.api as sm
 from funflix.experiment.constants import NO_DATA, TOO_FEW_UNITS
 from funflix.experiment.frequentist import TwoProportionZTest
 from funflix.experiment.statistics import RatioStatistic
-from funflix.experiment.timeline import cumulative_statistics, sort_impressions
 from funflix.experiment.user_level import DeltaMethodTest, design_effect, ratio_statistics, variance_of_ratio
 
 
@@ -67,16 +66,6 @@ def test_delta_method_test_agrees_with_z_test_without_clustering(impressions_fac
     z = TwoProportionZTest(stats["control"].proportion, stats["challenger"].proportion).compute_result()
     assert user.difference == pytest.approx(z.difference)
     assert user.standard_error == pytest.approx(z.standard_error, rel=1e-3)
-
-
-def test_cumulative_sums_are_exact_at_every_prefix(impressions_factory):
-    df = sort_impressions(impressions_factory(n=4000, users=300, seed=2))
-    cumulative = cumulative_statistics(df, ["control", "challenger"])
-    for cut in (1, 17, 999, 2500, 4000):
-        prefix = ratio_statistics(df.iloc[:cut])
-        for arm in ("control", "challenger"):
-            if arm in prefix:
-                assert cumulative.arms[arm].at(cut - 1) == prefix[arm]
 
 
 def test_degenerate_user_level():
