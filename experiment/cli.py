@@ -81,6 +81,9 @@ def _add_source(parser: argparse.ArgumentParser, db_help: str) -> None:
     source.add_argument("--db-url", default=None, help=db_help)
     source.add_argument("--csv", default=None, metavar="FILE",
                         help="impressions CSV with columns impression_id,user_id,arm,created_at,clicked")
+    parser.add_argument("--experiment", default=None, metavar="NAME",
+                        help="event store: the experiment to read, by name (its latest run) or id "
+                             "(default: the current one)")
 
 
 def _rate(text: str) -> float:
@@ -116,10 +119,12 @@ def _split(text: str) -> dict[str, float]:
     return split
 
 
-def load_source(db_url: str | None, csv: str | None):
-    """Impressions from a CSV file or the event store."""
+def load_source(db_url: str | None, csv: str | None, experiment: str | None = None):
+    """Impressions from a CSV file or one experiment of the event store."""
     import pandas as pd
 
+    if csv is not None and experiment is not None:
+        raise ValueError("--experiment selects from the event store; a --csv file is one experiment already")
     if csv is not None:
         try:
             return pd.read_csv(csv)
@@ -130,7 +135,7 @@ def load_source(db_url: str | None, csv: str | None):
     from funflix.website.store import load_impressions
 
     try:
-        return load_impressions(db_url)
+        return load_impressions(db_url, experiment)
     except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
         if type(exc).__module__.startswith("sqlalchemy"):
             raise ValueError(f"cannot read the event store at {db_url or 'the default URL'}: "
@@ -168,8 +173,8 @@ def plan_command(args) -> int:
     traffic, design_effect = args.traffic_per_day, args.design_effect
     if design_effect == "observed" and not (args.db_url or args.csv):
         raise ValueError("--design-effect observed needs data: give --db-url or --csv")
-    if args.db_url or args.csv:
-        impressions = load_source(args.db_url, args.csv)
+    if args.db_url or args.csv or args.experiment:
+        impressions = load_source(args.db_url, args.csv, args.experiment)
         if traffic is None:
             traffic = observed_traffic_per_day(impressions)
         if design_effect == "observed":
@@ -225,12 +230,12 @@ def analyze_command(args) -> int:
     if args.csv is not None:
         from .analysis import analyze
 
-        impressions = load_source(None, args.csv)
+        impressions = load_source(None, args.csv, args.experiment)
         arms_seen = set(impressions["arm"].dropna().astype(str)) if "arm" in impressions else set()
         _check_control(args, control, arms_seen)
-        result = analyze(impressions, config, covariates)
+        result, experiment = analyze(impressions, config, covariates), None
     else:
-        result = _analyze_store(args, control, config, covariates)
+        result, experiment = _analyze_store(args, control, config, covariates)
     report_path = None
     if args.report is not None:
         from datetime import datetime, timezone
@@ -244,9 +249,10 @@ def analyze_command(args) -> int:
     if args.json:
         data = result.to_dict(include_timeline=False)
         data["report"] = str(report_path) if report_path else None
+        data["experiment"] = experiment
         print(json.dumps(data))
         return 0
-    _print_summary(result, report_path)
+    _print_summary(result, report_path, experiment)
     return 0
 
 
@@ -256,8 +262,11 @@ def _check_control(args, control: str, arms_seen: set[str]) -> None:
 
 
 def _analyze_store(args, control: str, config, covariates):
-    """The analysis aggregated in the event store (bounded memory whatever its size)."""
+    """The analysis of one experiment (``--experiment``, default the current one), aggregated in the
+    event store (bounded memory whatever its size); returns it with the experiment's record (a dict,
+    or None for a store with no experiment recorded: every row is read)."""
     from funflix.website import store
+    from funflix.website.experiments import find_experiment
 
     from .store_analysis import StoreAnalysis
 
@@ -265,8 +274,11 @@ def _analyze_store(args, control: str, config, covariates):
         engine = store.open_existing(args.db_url)
         try:
             with engine.execution_options(readonly=True).connect() as conn:
-                _check_control(args, control, set(store.analysed_arms(conn)))
-                return StoreAnalysis().analyze(conn, config, covariates)
+                record = find_experiment(conn, args.experiment)
+                experiment_id = record.id if record else None
+                _check_control(args, control, set(store.analysed_arms(conn, experiment_id)))
+                result = StoreAnalysis().analyze(conn, config, covariates, experiment_id=experiment_id)
+                return result, record.to_dict() if record else None
         finally:
             engine.dispose()
     except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
@@ -276,8 +288,12 @@ def _analyze_store(args, control: str, config, covariates):
         raise
 
 
-def _print_summary(result, report_path) -> None:
+def _print_summary(result, report_path, experiment: dict | None = None) -> None:
     out = sys.stdout
+    if experiment is not None:
+        arms = ", ".join(f"{a['name']}={a['version']}" for a in experiment["arms"])
+        ended = f", ended {experiment['ended_at'][:19]}" if experiment["ended_at"] else ""
+        print(f"experiment {experiment['id']}: started {experiment['started_at'][:19]}{ended}; {arms}", file=out)
     for a in result.arms:
         print(f"{a.arm:<12} {a.impressions:>9,} impressions {a.clicks:>8,} clicks  CTR {a.ctr:.4f} "
               f"[{a.ci_lower:.4f}, {a.ci_upper:.4f}]", file=out)

@@ -18,14 +18,15 @@ class ExperimentConfigError(ValueError):
     """The experiment configuration cannot be read: the message names the file and the problem."""
 
 
-def experiment_settings(path: str | Path | None = None) -> tuple[dict[str, float], str]:
+def experiment_settings(path: str | Path | None = None, experiment=None) -> tuple[dict[str, float], str]:
     """(split by arm, routing mode) from the ``experiment`` section of a values file (``path``,
-    default the chart's)."""
+    default the chart's), or from ``experiment``, an ``ExperimentConfig`` already parsed (the site's
+    ``EXPERIMENT_JSON``), which wins."""
     from funflix.serving.experiment_config import VALUES_FILE, load_experiment
 
     source = Path(path) if path else VALUES_FILE
     try:
-        experiment = load_experiment(source)
+        experiment = experiment or load_experiment(source)
     except FileNotFoundError:
         raise ExperimentConfigError(f"no experiment configuration at {source}: the analysis needs the "
                                     f"configured split and routing (give the values file that deployed "
@@ -36,12 +37,13 @@ def experiment_settings(path: str | Path | None = None) -> tuple[dict[str, float
 
 
 def analysis_config(split: dict[str, float] | None = None, path: str | Path | None = None,
-                    **overrides) -> AnalysisConfig:
-    """An :class:`AnalysisConfig` for the configured experiment; ``split`` and ``overrides`` win.
+                    experiment=None, **overrides) -> AnalysisConfig:
+    """An :class:`AnalysisConfig` for the configured experiment (``experiment``, else the values file
+    ``path``; see :func:`experiment_settings`); ``split`` and ``overrides`` win.
 
     Raises :class:`ExperimentConfigError` when the configuration is missing or broken.
     """
-    configured, routing = experiment_settings(path)
+    configured, routing = experiment_settings(path, experiment)
     return AnalysisConfig(expected_split=split if split is not None else configured,
                           adaptive_routing=routing == "thompson",
                           randomisation_unit="impression" if routing == "random" else "user", **overrides)

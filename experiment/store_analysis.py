@@ -42,41 +42,43 @@ class StoreAnalysis:
         self._replay: Replay | None = None
         self._settled = None  # every row before this time is in self._replay
 
-    def analyze(self, conn, config: AnalysisConfig, covariates: pd.DataFrame | None = None) -> AnalysisResult:
-        cfg = config
-        arms = arm_order(store.analysed_arms(conn), cfg)
-        sums = store.arm_sums(conn)
+    def analyze(self, conn, config: AnalysisConfig, covariates: pd.DataFrame | None = None,
+                experiment_id: str | None = None) -> AnalysisResult:
+        """The analysis of experiment ``experiment_id``'s impressions (None: every impression)."""
+        cfg, eid = config, experiment_id
+        arms = arm_order(store.analysed_arms(conn, eid), cfg)
+        sums = store.arm_sums(conn, experiment_id=eid)
         impressions, visits = ratio_statistics(sums)
         still_open = sum(s["open"] for s in sums.values())
         dead_lettered = store.dead_lettered_count(conn)
-        replay = self._replay_now(conn, arms, cfg)
+        replay = self._replay_now(conn, arms, cfg, eid)
         horizon = units = cuts = None
         if cfg.planned_per_arm is not None:
-            cuts = store.horizon_cuts(conn, arms, cfg.planned_per_arm, cfg.randomisation_unit)
-            horizon, _ = ratio_statistics(store.arm_sums(conn, cuts))
+            cuts = store.horizon_cuts(conn, arms, cfg.planned_per_arm, cfg.randomisation_unit, eid)
+            horizon, _ = ratio_statistics(store.arm_sums(conn, cuts, eid))
             units = {arm: stat.n if cfg.randomisation_unit == "user" else int(stat.d_sum)
                      for arm, stat in horizon.items()}
-        users = with_covariates(store.user_rows(conn, cuts), covariates) if covariates is not None else None
+        users = with_covariates(store.user_rows(conn, cuts, eid), covariates) if covariates is not None else None
         observations = Observations(arms=arms, ratios=impressions, visits=visits, sequential=replay.sequential(),
                                     timeline=replay.timeline(cfg.alpha), still_open=still_open,
                                     dead_lettered=dead_lettered, horizon=horizon,
                                     horizon_units=units, users=users)
         return analyze_observations(observations, cfg)
 
-    def _replay_now(self, conn, arms: list[str], cfg: AnalysisConfig) -> Replay:
+    def _replay_now(self, conn, arms: list[str], cfg: AnalysisConfig, experiment_id: str | None = None) -> Replay:
         """The replay up to the newest impression: the kept settled part, extended by what is new."""
-        key = (tuple(arms), cfg.control, sequential_config(cfg, arms), cfg.max_points)
+        key = (experiment_id, tuple(arms), cfg.control, sequential_config(cfg, arms), cfg.max_points)
         with self._lock:
             if key != self._key:
                 self._key, self._settled = key, None
                 self._replay = Replay(arms, cfg.control, sequential_config(cfg, arms), cfg.max_points)
-            settled = store.settled_until(conn, store.utcnow())
+            settled = store.settled_until(conn, store.utcnow(), experiment_id=experiment_id)
             if self._settled is None or settled > self._settled:
-                for chunk in store.stream_impressions(conn, arms, self._settled, settled):
+                for chunk in store.stream_impressions(conn, arms, self._settled, settled, experiment_id=experiment_id):
                     self._replay.feed(*chunk)
                 self._settled = settled
             latest = self._replay.copy()
             tail_start = self._settled
-        for chunk in store.stream_impressions(conn, arms, tail_start, None):
+        for chunk in store.stream_impressions(conn, arms, tail_start, None, experiment_id=experiment_id):
             latest.feed(*chunk)
         return latest

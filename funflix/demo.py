@@ -42,15 +42,17 @@ def _run_cli(argv: list[str]) -> None:
 
 
 def _verdict(db_url: str):
-    """The analysis's current verdict and the number of impressions it rests on."""
+    """The analysis's current verdict (of the current experiment) and the number of impressions it rests on."""
     from funflix.experiment import analysis_config
     from funflix.experiment.store_analysis import StoreAnalysis
     from funflix.website import store
+    from funflix.website.experiments import find_experiment
 
     engine = store.open_existing(db_url)
     try:
         with engine.execution_options(readonly=True).connect() as conn:
-            result = StoreAnalysis().analyze(conn, analysis_config())
+            current = find_experiment(conn)
+            result = StoreAnalysis().analyze(conn, analysis_config(), experiment_id=current.id if current else None)
     finally:
         engine.dispose()
     return result.verdict, sum(a.impressions for a in result.arms)

@@ -5,6 +5,10 @@ Configuration comes from :data:`DEFAULTS`, overridden by ``FUNFLIX_<KEY>`` envir
 (e.g. ``FUNFLIX_GATEWAY_URL``, ``FUNFLIX_DATABASE_URL``, ``FUNFLIX_SECRET_KEY``,
 ``FUNFLIX_GATEWAY_TIMEOUT``), or by the mapping given to :func:`create_app` in tests.
 
+Experiment: at start-up the site records the experiment it serves (name, salt, the arms' model
+versions; ``website/experiments.py``) from ``EXPERIMENT_JSON``, else the values file
+``EXPERIMENT_VALUES``, else ``charts/funflix/values.yaml``, and tags every impression with its id.
+
 Pages: ``/signin`` (pick a MovieLens member, or a new visitor for a cold start), ``/`` (home: the
 "Recommended for you" row from the unified Seldon endpoint, then popular and genre rows),
 ``/movie/<id>`` (details and "More like this"), ``/genres``, ``/genre/<name>``, ``/search?q=``,
@@ -73,8 +77,9 @@ DEFAULTS = {
     "MOVIELENS_DATASET": "ml-latest-small",
     "MODELS_ROOT": "",  # models root for "More like this"; empty = <home>/models
     "SIMILAR_ARM": "control",  # which arm's artifacts answer "More like this"
-    "EXPERIMENT_CACHE_SECONDS": 5.0,  # /experiment recomputes at most this often
     "EXPERIMENT_VALUES": "",  # values file with the experiment section; empty = charts/funflix/values.yaml
+    "EXPERIMENT_JSON": "",  # the `experiment` section as JSON (the chart sets it); wins over EXPERIMENT_VALUES
+    "EXPERIMENT_CACHE_SECONDS": 5.0,  # /experiment recomputes at most this often
     "MAX_QUERY_LENGTH": 2048,  # bytes of query string accepted (longer: 414)
     "MAX_CONTENT_LENGTH": 64 * 1024,  # bytes of request body accepted (longer: 413)
 }

@@ -1,7 +1,8 @@
 """``/experiment``: the A/B test read from the event store on each view.
 
 The statistics are ``funflix.experiment``'s, configured by the same function as ``funflix analyze``
-(the experiment section of the values file, ``EXPERIMENT_VALUES``): per-arm CTR with Wilson
+(the experiment section of the values file, ``EXPERIMENT_VALUES``, or ``EXPERIMENT_JSON`` when the
+chart sets it), on the impressions of the site's own experiment: per-arm CTR with Wilson
 intervals, lift with its interval (user-level delta method), the share of visits with a click, the
 always-valid sequential test, the Bayesian probability to beat control, the sample-ratio check, the
 verdict, and the cumulative CTR and lift plots (inline SVG). The sums are aggregated in the
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def compute(funflix) -> dict:
-    """The page's context: the analysis, its plots, open rows, the outbox and its dead letters (or the
-    config error).
+    """The page's context: the analysis of the site's own experiment (``funflix.experiment_id``; None:
+    every impression), its plots, open rows, the outbox and its dead letters (or the config error).
 
     The statistics stack (scipy, matplotlib) is imported here, on the first view, so that site
     workers start in well under a second.
@@ -37,12 +38,13 @@ def compute(funflix) -> dict:
         outbox = store.feedback_counts(conn)
         dead_letters, dead_lettered = store.dead_letters(conn), store.dead_lettered_count(conn)
         try:
-            config = analysis_config(path=funflix.config["EXPERIMENT_VALUES"] or None)
+            config = analysis_config(path=funflix.config["EXPERIMENT_VALUES"] or None,
+                                     experiment=funflix.experiment_section)
         except ExperimentConfigError as exc:
             log.error("/experiment: %s", exc)
             return {"config_error": str(exc), "outbox": outbox, "dead_letters": dead_letters,
                     "dead_lettered": dead_lettered}
-        result = funflix.analysis.analyze(conn, config)
+        result = funflix.analysis.analyze(conn, config, experiment_id=funflix.experiment_id)
     shown = sum(a.impressions for a in result.arms)
     plots = [figure_svg(ctr_over_time(result)), figure_svg(cumulative_lift(result))] if shown else []
     return {"result": result, "plots": plots, "open_rows": result.still_open, "outbox": outbox,

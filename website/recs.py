@@ -40,7 +40,7 @@ def home():
         funflix.metrics.fallback_impressions.labels(exc.kind).inc()
         items = catalog.popular_items(k)
         closed = store.record_impression(get_db(), impression_id=impression_id, user_id=g.user_id, items=items,
-                                         arm=None, strategy="fallback")
+                                         arm=None, strategy="fallback", experiment_id=funflix.experiment_id)
         row = {"arm": "", "model_version": "", "strategy": "fallback"}
     else:
         g.server_timing["seldon"] = time.perf_counter() - started
@@ -48,7 +48,8 @@ def home():
         closed = store.record_impression(
             get_db(), impression_id=impression_id, user_id=g.user_id, items=items, arm=served.arm,
             model_name=served.model_name, model_version=served.model_version, strategy=served.strategy,
-            puid=served.puid, request=served.request, response=served.response, visit=current_visit())
+            puid=served.puid, request=served.request, response=served.response, visit=current_visit(),
+            experiment_id=funflix.experiment_id)
         funflix.metrics.impressions.labels(served.arm).inc()
         row = {"arm": served.arm, "model_version": served.model_version or "", "strategy": served.strategy or ""}
     for arm in closed:

@@ -16,6 +16,21 @@ from .tokens import ImpressionTokens
 log = logging.getLogger(__name__)
 
 
+def experiment_config(config):
+    """The served experiment: ``EXPERIMENT_JSON``, else the values file ``EXPERIMENT_VALUES``, else the chart's."""
+    import json
+
+    from funflix.serving.experiment_config import load_experiment, parse_experiment
+
+    if config.get("EXPERIMENT_JSON"):
+        try:
+            section = json.loads(config["EXPERIMENT_JSON"])
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"EXPERIMENT_JSON is not JSON: {exc}") from None
+        return parse_experiment(section, source="EXPERIMENT_JSON")
+    return load_experiment(config.get("EXPERIMENT_VALUES") or None)
+
+
 class Site:
     """Engine, gateway client, metrics, tokens, and the lazily loaded catalogue and similar-items model."""
 
@@ -27,6 +42,7 @@ class Site:
         self.feedback_lease = timedelta(seconds=config["FEEDBACK_LEASE"])
         self.engine = store.create_store_engine(config["DATABASE_URL"])
         store.migrate(self.engine)
+        self.experiment = self._register_experiment()
         self.metrics = WebsiteMetrics()
         self.metrics.add_collector(OutboxCollector(self._outbox_counts))
         self.gateway = SeldonGateway(config["GATEWAY_URL"], timeout=config["GATEWAY_TIMEOUT"],
@@ -43,6 +59,29 @@ class Site:
         if config["HOUSEKEEPING_INTERVAL"] > 0:
             self.housekeeper = feedback.Housekeeper(self.housekeeping, config["HOUSEKEEPING_INTERVAL"], warm_up=self.warm_up)
             self.housekeeper.start()
+
+    @property
+    def experiment_id(self) -> str | None:
+        return self.experiment.id if self.experiment is not None else None
+
+    def _register_experiment(self):
+        """Record the configured experiment in the store. A configuration given explicitly must be
+        valid (ValueError); without one and without the chart's values file, rows stay untagged (None)."""
+        from .experiments import register_experiment
+
+        # the EXPERIMENT_JSON configuration, parsed, for /experiment (None: the page reads the values file)
+        self.experiment_section = None
+        try:
+            config = experiment_config(self.config)
+        except (ImportError, OSError, ValueError) as exc:
+            if self.config.get("EXPERIMENT_JSON") or self.config.get("EXPERIMENT_VALUES"):
+                raise ValueError(f"experiment configuration: {exc}") from None
+            log.warning("no experiment configuration (%s): impressions are not tagged with an experiment", exc)
+            return None
+        if self.config.get("EXPERIMENT_JSON"):
+            self.experiment_section = config
+        with self.engine.connect() as conn:
+            return register_experiment(conn, config, self.config["MODELS_ROOT"])
 
     def _outbox_counts(self):
         with self.engine.execution_options(readonly=True).connect() as conn:

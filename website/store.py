@@ -17,6 +17,11 @@ Tables
     Every accepted click on an item of an impression (raw event). ``counted`` is true for the one
     click that turned its impression ``clicked``; a second item of the same row is recorded but not
     counted; the same item twice is one row.
+``experiments``
+    One row per experiment identity (see ``website/experiments.py``): ``id``, ``name``, ``salt``,
+    ``arms`` (JSON list of ``{name, model, version, run_id}``), ``started_at``, ``ended_at`` (NULL
+    while it is the open one). Each impression's ``experiment_id`` names the experiment it was
+    served in (NULL for rows written before migration 5).
 ``feedback``
     The outbox: exactly one row per non-fallback impression (unique ``impression_id``) holding the
     Seldon feedback payload and its delivery ``state`` (``pending`` -> ``sending`` -> ``sent``, or
@@ -69,9 +74,21 @@ impressions = sa.Table(
     sa.Column("clicked_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_item", sa.BigInteger),
     sa.Column("visit", sa.String(32)),  # migration 4: the user's sitting (sign-in to sign-out) it was shown in
+    sa.Column("experiment_id", sa.String(80)),  # migration 5: the experiment it was served in
     sa.Index("ix_impressions_user_status", "user_id", "status"),
     sa.Index("ix_impressions_status_created", "status", "created_at"),
     sa.Index("ix_impressions_arm_created", "arm", "created_at"),
+)
+
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("salt", sa.String(256), nullable=False),
+    sa.Column("arms", sa.JSON, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_experiments_name_started", "name", "started_at"),
 )
 
 clicks = sa.Table(
@@ -137,9 +154,30 @@ def _v4_visits_and_analysis_indexes(conn: sa.Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+#: The analysis's covering indexes within one experiment (migration 5): :data:`ANALYSIS_INDEXES`
+#: led by ``experiment_id`` (its per-user sums and its replay in time order).
+EXPERIMENT_INDEXES = (
+    sa.Index("ix_impressions_experiment_arm", impressions.c.experiment_id, impressions.c.arm, impressions.c.user_id,
+             impressions.c.status, impressions.c.visit),
+    sa.Index("ix_impressions_experiment_time", impressions.c.experiment_id, impressions.c.created_at,
+             impressions.c.id, impressions.c.arm, impressions.c.user_id, impressions.c.status),
+)
+
+
+def _v5_experiment_identity(conn: sa.Connection) -> None:
+    """The ``experiments`` table and ``impressions.experiment_id`` (idempotent: version 1 creates
+    ``impressions`` from the current definition on a fresh store)."""
+    experiments.create(conn, checkfirst=True)
+    if "experiment_id" not in {c["name"] for c in sa.inspect(conn).get_columns("impressions")}:
+        conn.execute(sa.text("ALTER TABLE impressions ADD COLUMN experiment_id VARCHAR(80)"))
+    for index in EXPERIMENT_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 #: Ordered migrations ``(version, function(connection))``; append, never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (2, _v2_dead_letters),
-                                                                 (4, _v4_visits_and_analysis_indexes)]
+                                                                 (4, _v4_visits_and_analysis_indexes),
+                                                                 (5, _v5_experiment_identity)]
 
 OPEN, CLICKED, UNCLICKED, FALLBACK = "open", "clicked", "unclicked", "fallback"
 PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
@@ -258,8 +296,10 @@ def close_open_impressions(conn: sa.Connection, where, now: datetime) -> list[st
 def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, items: list[int],
                       arm: str | None, model_name: str | None = None, model_version: str | None = None,
                       strategy: str | None = None, puid: str | None = None, request: dict | None = None,
-                      response: dict | None = None, visit: str | None = None, now: datetime | None = None) -> list[str]:
-    """Store one rendered row; the user's earlier open rows are closed as unclicked (reward 0).
+                      response: dict | None = None, visit: str | None = None, experiment_id: str | None = None,
+                      now: datetime | None = None) -> list[str]:
+    """Store one rendered row of experiment ``experiment_id``; the user's earlier open rows are
+    closed as unclicked (reward 0).
 
     A row with ``arm=None`` is a fallback: stored for the record, never fed back, counted in no arm.
     ``visit`` names the user's sitting the row belongs to (default: a visit of its own).
@@ -272,6 +312,7 @@ def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, 
             id=impression_id, puid=puid, user_id=user_id, arm=arm, model_name=model_name,
             model_version=model_version, strategy=strategy, items=[int(i) for i in items],
             request=request, response=response, created_at=now, visit=visit or impression_id,
+            experiment_id=experiment_id,
             status=OPEN if arm is not None else FALLBACK,
         ))
     return closed
@@ -481,10 +522,24 @@ def dead_lettered_count(conn: sa.Connection) -> int:
                                 .where(in_an_arm(), impressions.c.id.in_(_dead_lettered_ids()))).scalar() or 0)
 
 
-def analysed_arms(conn: sa.Connection) -> list[str]:
-    """The arms that have analysed impressions."""
+def experiment_filter(experiment_id: str) -> sa.ColumnElement[bool]:
+    """The WHERE clause that keeps one experiment's impressions (see :func:`analysed_in`)."""
+    return impressions.c.experiment_id == experiment_id
+
+
+def analysed_in(experiment_id: str | None = None) -> sa.ColumnElement:
+    """The :func:`analysed` impressions of experiment ``experiment_id`` (None: of every experiment, as
+    in a store with no experiment recorded): what every analysis query below reads."""
+    if experiment_id is None:
+        return analysed()
+    return sa.and_(analysed(), experiment_filter(experiment_id))
+
+
+def analysed_arms(conn: sa.Connection, experiment_id: str | None = None) -> list[str]:
+    """The arms that have analysed impressions (in experiment ``experiment_id``; None: in any)."""
     with transaction(conn):
-        return sorted(conn.execute(sa.select(impressions.c.arm).where(analysed()).distinct()).scalars())
+        return sorted(conn.execute(sa.select(impressions.c.arm).where(analysed_in(experiment_id)).distinct())
+                      .scalars())
 
 
 ARM_SUM_FIELDS = ("users", "clicks", "clicks_squared", "impressions", "impressions_squared", "clicks_impressions",
@@ -504,20 +559,22 @@ def _until(cuts: dict[str, datetime] | None):
                   *[sa.and_(impressions.c.arm == arm, impressions.c.created_at <= cut) for arm, cut in cuts.items()])
 
 
-def user_sums(cuts: dict[str, datetime] | None = None) -> sa.Subquery:
+def user_sums(cuts: dict[str, datetime] | None = None, experiment_id: str | None = None) -> sa.Subquery:
     """Per (arm, user): impressions ``y``, clicked impressions ``x``, visits ``v``, clicked visits ``w``."""
     clicked_visit = sa.case((impressions.c.status == CLICKED, impressions.c.visit))
     return (sa.select(impressions.c.arm, impressions.c.user_id, sa.func.count().label("y"),
                       sa.func.sum(_clicked()).label("x"), sa.func.count(sa.distinct(impressions.c.visit)).label("v"),
                       sa.func.count(sa.distinct(clicked_visit)).label("w"),
                       sa.func.sum(sa.case((impressions.c.status == OPEN, 1), else_=0)).label("still_open"))
-            .where(analysed(), _until(cuts)).group_by(impressions.c.arm, impressions.c.user_id).subquery())
+            .where(analysed_in(experiment_id), _until(cuts))
+            .group_by(impressions.c.arm, impressions.c.user_id).subquery())
 
 
-def arm_sums(conn: sa.Connection, cuts: dict[str, datetime] | None = None) -> dict[str, dict[str, int]]:
+def arm_sums(conn: sa.Connection, cuts: dict[str, datetime] | None = None,
+             experiment_id: str | None = None) -> dict[str, dict[str, int]]:
     """Per arm, the user-level sums of :data:`ARM_SUM_FIELDS`, aggregated in the database (GROUP BY
     user, then arm): the analysis's sufficient statistics, whatever the number of impressions."""
-    u = user_sums(cuts)
+    u = user_sums(cuts, experiment_id)
     f = sa.func
     query = sa.select(u.c.arm, f.count(), f.sum(u.c.x), f.sum(u.c.x * u.c.x), f.sum(u.c.y), f.sum(u.c.y * u.c.y),
                       f.sum(u.c.x * u.c.y), f.sum(u.c.w), f.sum(u.c.w * u.c.w), f.sum(u.c.v), f.sum(u.c.v * u.c.v),
@@ -527,17 +584,19 @@ def arm_sums(conn: sa.Connection, cuts: dict[str, datetime] | None = None) -> di
     return {row[0]: dict(zip(ARM_SUM_FIELDS, (int(v or 0) for v in row[1:]))) for row in rows}
 
 
-def user_rows(conn: sa.Connection, cuts: dict[str, datetime] | None = None) -> "pandas.DataFrame":  # noqa: F821
+def user_rows(conn: sa.Connection, cuts: dict[str, datetime] | None = None,
+              experiment_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
     """Per (arm, user): clicks ``x`` and impressions ``y`` (the per-user frame CUPED adjusts)."""
     import pandas as pd
 
-    u = user_sums(cuts)
+    u = user_sums(cuts, experiment_id)
     with transaction(conn):
         rows = conn.execute(sa.select(u.c.arm, u.c.user_id, u.c.x, u.c.y)).all()
     return pd.DataFrame(rows, columns=["arm", "user_id", "x", "y"]).astype({"x": float, "y": float})
 
 
-def horizon_cuts(conn: sa.Connection, arms: list[str], planned: int, unit: str) -> dict[str, datetime]:
+def horizon_cuts(conn: sa.Connection, arms: list[str], planned: int, unit: str,
+                 experiment_id: str | None = None) -> dict[str, datetime]:
     """Each arm's time of its ``planned``-th randomisation unit (``user``: by first impression;
     ``impression``), for the arms that have that many."""
     cuts = {}
@@ -545,24 +604,26 @@ def horizon_cuts(conn: sa.Connection, arms: list[str], planned: int, unit: str) 
         for arm in arms:
             if unit == "user":
                 first = sa.func.min(impressions.c.created_at).label("first")
-                firsts = (sa.select(first).where(analysed(), impressions.c.arm == arm)
+                firsts = (sa.select(first).where(analysed_in(experiment_id), impressions.c.arm == arm)
                           .group_by(impressions.c.user_id).subquery())
                 query = sa.select(firsts.c.first).order_by(firsts.c.first)
             else:
-                query = sa.select(impressions.c.created_at).where(analysed(), impressions.c.arm == arm).order_by(
-                    impressions.c.created_at)
+                query = (sa.select(impressions.c.created_at).where(analysed_in(experiment_id), impressions.c.arm == arm)
+                         .order_by(impressions.c.created_at))
             cut = conn.execute(query.offset(planned - 1).limit(1)).scalar()
             if cut is not None:
                 cuts[arm] = as_utc(cut)
     return cuts
 
 
-def settled_until(conn: sa.Connection, now: datetime, margin: timedelta = timedelta(minutes=5)) -> datetime:
+def settled_until(conn: sa.Connection, now: datetime, margin: timedelta = timedelta(minutes=5),
+                  experiment_id: str | None = None) -> datetime:
     """A time before which every analysed impression is final: closed, and its feedback delivered (no
     row before it can still change or appear). ``margin`` covers transactions in flight and clock skew."""
     undelivered = sa.select(feedback.c.impression_id).where(feedback.c.state.in_([PENDING, SENDING]))
-    pending = sa.select(sa.func.min(impressions.c.created_at)).where(analysed(), impressions.c.id.in_(undelivered))
-    still_open = sa.select(sa.func.min(impressions.c.created_at)).where(analysed(), impressions.c.status == OPEN)
+    rows = analysed_in(experiment_id)
+    pending = sa.select(sa.func.min(impressions.c.created_at)).where(rows, impressions.c.id.in_(undelivered))
+    still_open = sa.select(sa.func.min(impressions.c.created_at)).where(rows, impressions.c.status == OPEN)
     with transaction(conn):
         times = [as_utc(conn.execute(q).scalar()) for q in (pending, still_open)]
     return min([now - margin] + [t for t in times if t is not None])
@@ -575,7 +636,7 @@ def _epoch_seconds(conn: sa.Connection, column):
 
 
 def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | None, end: datetime | None,
-                       chunk_rows: int = 200_000):
+                       chunk_rows: int = 200_000, experiment_id: str | None = None):
     """Analysed impressions with ``start <= created_at < end`` in time order, as numpy chunks
     ``(arm codes (index in arms), user ids, clicked 0/1, epoch seconds)``: bounded memory."""
     import itertools
@@ -584,7 +645,7 @@ def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | N
 
     code = sa.case(*[(impressions.c.arm == arm, i) for i, arm in enumerate(arms)], else_=-1)
     query = sa.select(code, impressions.c.user_id, _clicked(), _epoch_seconds(conn, impressions.c.created_at)).where(
-        analysed())
+        analysed_in(experiment_id))
     if start is not None:
         query = query.where(impressions.c.created_at >= start)
     if end is not None:
@@ -597,8 +658,9 @@ def stream_impressions(conn: sa.Connection, arms: list[str], start: datetime | N
             yield block[:, 0].astype(np.int64), block[:, 1].astype(np.int64), block[:, 2].astype(np.int64), block[:, 3]
 
 
-def read_impressions(conn: sa.Connection) -> "pandas.DataFrame":  # noqa: F821
-    """All non-fallback impressions, oldest first (see :func:`load_impressions`)."""
+def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """The non-fallback impressions of experiment ``experiment_id`` (None: all), oldest first
+    (see :func:`load_impressions`)."""
     import pandas as pd
 
     query = (
@@ -607,7 +669,9 @@ def read_impressions(conn: sa.Connection) -> "pandas.DataFrame":  # noqa: F821
                   impressions.c.created_at, impressions.c.clicked_at, impressions.c.clicked_item,
                   impressions.c.status, feedback.c.state.label("feedback_state"), impressions.c.visit)
         .select_from(impressions.outerjoin(feedback, feedback.c.impression_id == impressions.c.id))
-        .where(in_an_arm())  # dead-lettered rows too (feedback_state "dead"): the analysis counts and drops them
+MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (2, _v2_dead_letters),
+                                                                 (4, _v4_visits_and_analysis_indexes),
+                                                                 (5, _v5_experiment_identity)]
         .order_by(impressions.c.created_at, impressions.c.id)
     )
     with transaction(conn):
@@ -634,8 +698,12 @@ def open_existing(db_url: str | None = None) -> sa.Engine:
     return engine
 
 
-def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: F821
-    """The experiment's impressions from the event store at ``db_url`` (default: the local SQLite).
+def load_impressions(db_url: str | None = None, experiment: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """One experiment's impressions from the event store at ``db_url`` (default: the local SQLite).
+
+    ``experiment`` is an experiment's name (its latest identity) or id; None means the current
+    one (see ``website/experiments.py``); a store with no experiment recorded gives every row.
+    The experiment read is in ``frame.attrs["experiment"]`` (a dict, or None).
 
     Returns
     -------
@@ -647,10 +715,15 @@ def load_impressions(db_url: str | None = None) -> "pandas.DataFrame":  # noqa: 
         (none/pending/sending/sent/dead), ``visit``. Open impressions count as not clicked (yet); the
         analysis leaves out dead-lettered ones (Seldon refused their feedback, so no arm counted them).
     """
+    from .experiments import find_experiment
+
     engine = open_existing(db_url)
     try:
         with engine.execution_options(readonly=True).connect() as conn:
-            return read_impressions(conn)
+            record = find_experiment(conn, experiment)
+            frame = read_impressions(conn, record.id if record else None)
     finally:
         engine.dispose()
+    frame.attrs["experiment"] = record.to_dict() if record else None
+    return frame
 

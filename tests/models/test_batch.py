@@ -3,11 +3,12 @@
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from funflix.cli import main
 from funflix.models.artifacts import load_recommender
 from funflix.models.batch import read_user_ids, write_recommendations
-from funflix.models.recommender import top_k_columns
+from funflix.models.recommender import Recommender, top_k_columns
 
 
 def per_user_frame(recommender, user_ids, k):
@@ -62,6 +63,17 @@ def test_ties_at_the_kth_place_go_to_the_lower_column():
     assert top_k_columns(scores, 3).tolist() == [[1, 2, 3], [0, 1, 2]]
     assert top_k_columns(scores[:, ::-1].copy(), 3).tolist() == [[4, 1, 2], [0, 1, 2]]
     assert top_k_columns(scores, 10).tolist() == [[1, 2, 3, 4, 0, 5], [0, 1, 2, 3, 4, 5]]
+
+
+def test_recommend_breaks_ties_at_the_kth_place_by_movie_id():
+    """A popularity list with many equal counts: the lower movieIds win, as a stable sort would rank them."""
+    n_items = 200
+    popularity = np.random.default_rng(0).integers(0, 4, n_items).astype(np.float32)
+    rec = Recommender("x", "v", [1], np.arange(1, n_items + 1), np.zeros((1, 2)), np.zeros((n_items, 2)),
+                      np.zeros(n_items), [False], np.ones(n_items, bool), sp.csr_matrix((1, n_items)), popularity,
+                      sp.csr_matrix((n_items, 1)), ["Drama"])
+    expected = (np.argsort(-popularity, kind="stable")[:10] + 1).tolist()
+    assert rec.recommend(5, 10).items == expected
 
 
 def test_cli_writes_and_reports(quick_models_root, tmp_path, capsys):

@@ -13,7 +13,7 @@ from funflix.website import store
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
-def add_rows(engine, first, count, seed, deliver=True):
+def add_rows(engine, first, count, seed, deliver=True, experiment_id=None):
     """``count`` impressions from ``first`` on (one a minute); users revisit, and a click brings the
     user back to a new row of the same visit, as on the site."""
     rng = np.random.default_rng(seed)
@@ -26,7 +26,8 @@ def add_rows(engine, first, count, seed, deliver=True):
             while k < first + count:
                 now = START + timedelta(minutes=k)
                 store.record_impression(conn, impression_id=f"imp-{k:06d}", user_id=user, items=[1, 2, 3],
-                                        arm=arm, visit=visit, request={}, response={}, now=now)
+                                        arm=arm, visit=visit, request={}, response={}, now=now,
+                                        experiment_id=experiment_id)
                 k += 1
                 if rng.random() >= (0.08 if arm == "control" else 0.15):
                     break
@@ -135,3 +136,28 @@ def test_the_store_analysis_floors_the_sequential_variance_too(db_url):
     plain.feed([1 if user == 2 else 0 for user, _ in rows], [user for user, _ in rows], [c for _, c in rows],
                np.arange(len(rows), dtype=float))
     assert plain.sequential()["challenger"].significant  # the plain plug-in: 'stop: harm' after six rows
+
+
+@pytest.mark.parametrize("config", [AnalysisConfig(), AnalysisConfig(decision_rule="fixed", planned_per_arm=40)],
+                         ids=["sequential", "fixed-users"])
+def test_the_store_analysis_reads_one_experiment(db_url, config):
+    """Two experiments in one store: the aggregation of each (migration 5's experiment filter inside the
+    SQL) equals the pandas analysis of that experiment's rows alone; a kept analysis switching
+    experiment starts its replay over."""
+    engine = store.create_store_engine(db_url)
+    store.migrate(engine)
+    add_rows(engine, 0, 900, seed=1, experiment_id="exp-a")
+    add_rows(engine, 900, 600, seed=4, deliver=False, experiment_id="exp-b")
+    kept = StoreAnalysis()
+    try:
+        with engine.connect() as conn:
+            for experiment_id, rows in (("exp-a", 900), ("exp-b", 600), ("exp-a", 900)):
+                aggregated = StoreAnalysis().analyze(conn, config, experiment_id=experiment_id)
+                loaded = analyze(store.read_impressions(conn, experiment_id), config)
+                assert aggregated.to_dict(include_timeline=False) == loaded.to_dict(include_timeline=False)
+                assert aggregated.timeline.sequential == loaded.timeline.sequential
+                assert sum(a.impressions for a in aggregated.arms) == rows
+                assert kept.analyze(conn, config, experiment_id=experiment_id).to_dict() == aggregated.to_dict()
+            assert sum(a.impressions for a in StoreAnalysis().analyze(conn, config).arms) == 1500
+    finally:
+        engine.dispose()
