@@ -210,7 +210,9 @@ class OutsidePrometheus:
     Debian builds Prometheus without the Kubernetes service discovery (``kubernetes_sd_configs`` is an
     unknown field there), so a thread here does its part: it lists the pods through the API server every
     second and writes the annotated ones (``prometheus.io/scrape``, ``port``, ``path``) as ``file_sd``
-    targets with the labels kubernetes_sd's relabelling would give (namespace, pod, component).
+    targets with the labels kubernetes_sd's relabelling would give (namespace, pod, component), plus
+    each arm's ``/ledger-metrics`` on its http port (the impression and click counters), as the chart's
+    ledgers PodMonitor does.
     """
 
     def __init__(self, cluster, namespace: str, home: Path, rules: dict | None = None):
@@ -248,10 +250,13 @@ class OutsidePrometheus:
             if notes.get("prometheus.io/scrape") != "true" or not ip or pod["status"].get("phase") != "Running":
                 continue
             labels = pod["metadata"].get("labels", {})
-            groups.append({"targets": [f"{ip}:{notes['prometheus.io/port']}"], "labels": {
-                "namespace": self.namespace, "pod": pod["metadata"]["name"],
-                "component": labels.get("app.kubernetes.io/component", ""),
-                "__metrics_path__": notes.get("prometheus.io/path", "/metrics")}})
+            component = labels.get("app.kubernetes.io/component", "")
+            target = {"namespace": self.namespace, "pod": pod["metadata"]["name"], "component": component}
+            groups.append({"targets": [f"{ip}:{notes['prometheus.io/port']}"],
+                           "labels": {**target, "__metrics_path__": notes.get("prometheus.io/path", "/metrics")}})
+            if component == "model":  # the arms' ledger counters, as the chart's ledgers PodMonitor scrapes them
+                port = next(p["containerPort"] for p in pod["spec"]["containers"][0]["ports"] if p["name"] == "http")
+                groups.append({"targets": [f"{ip}:{port}"], "labels": {**target, "__metrics_path__": "/ledger-metrics"}})
         staged = self.targets.with_suffix(".tmp")
         staged.write_text(json.dumps(groups))
         staged.replace(self.targets)
