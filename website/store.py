@@ -669,9 +669,8 @@ def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "
                   impressions.c.created_at, impressions.c.clicked_at, impressions.c.clicked_item,
                   impressions.c.status, feedback.c.state.label("feedback_state"), impressions.c.visit)
         .select_from(impressions.outerjoin(feedback, feedback.c.impression_id == impressions.c.id))
-MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (2, _v2_dead_letters),
-                                                                 (4, _v4_visits_and_analysis_indexes),
-                                                                 (5, _v5_experiment_identity)]
+        # dead-lettered rows too (feedback_state "dead"): the analysis counts and drops them
+        .where(in_an_arm(), *([] if experiment_id is None else [experiment_filter(experiment_id)]))
         .order_by(impressions.c.created_at, impressions.c.id)
     )
     with transaction(conn):
