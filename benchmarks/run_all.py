@@ -16,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ["bench_models.py", "topk", "pipeline"],
     ["bench_serving.py", "--rounds", "5"],
+    ["bench_counting.py"],
     ["bench_website.py", "--seconds", "30"],
     ["bench_simulation.py", "--http-workers", "8"],
     ["bench_sequential_calibration.py"],
