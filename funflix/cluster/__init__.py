@@ -1,1 +1,1 @@
-"""A real single-node Kubernetes on this machine: binaries, lifecycle, images (see docs/notes/cluster.md)."""
+"""A real single-node Kubernetes on this machine: binaries, lifecycle, images (see docs/kubernetes.md)."""
