@@ -338,7 +338,8 @@ def test_pod_monitor_selects_the_seldon_pods_metrics_ports(helm):
     for spec in sdep["spec"]["predictors"][0]["componentSpecs"]:
         assert "metrics" in [port["name"] for port in spec["spec"]["containers"][0]["ports"]]
     ledgers = find(docs, "PodMonitor", "-ledgers")  # the arms' impression and click counters
-    assert ledgers["spec"]["selector"]["matchLabels"] == {"seldon-deployment-id": sdep["metadata"]["name"],
+    assert ledgers["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "funflix",
+                                                         "app.kubernetes.io/instance": "funflix",
                                                          "app.kubernetes.io/component": "model"}
     assert ledgers["spec"]["podMetricsEndpoints"] == [
         {"port": "http", "path": metric_names.LEDGER_METRICS_PATH, "interval": "15s"}]

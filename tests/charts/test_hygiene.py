@@ -128,6 +128,26 @@ def test_network_policies_select_what_they_say(helm):
     assert limited["funflix-components"]["ingress"][1]["from"] == scrapers
 
 
+def test_scrapers_reach_the_arms_ledger_counters_only_with_the_pod_monitors(helm):
+    """The ledgers PodMonitor scrapes the arms' REST port: a policy opens that port of the model pods
+    (never the router's) to networkPolicy.metricsFrom, and only when the monitors are rendered."""
+    scrapers = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
+    for orchestrator in ("seldon", "funflix"):
+        docs = k8s.documents(k8s.render(k8s.load_values(sets=[
+            f"orchestrator={orchestrator}", "metrics.serviceMonitor.enabled=true",
+            f"networkPolicy.metricsFrom={scrapers}"])))
+        pods = {name: pod["metadata"]["labels"] for name, pod in pod_specs(docs).items()}
+        policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+        ledgers = policies["funflix-ledgers"]
+        chosen = sorted(name for name, labels in pods.items() if selects(ledgers["podSelector"], labels))
+        monitor = next(d for d in docs if d["kind"] == "PodMonitor" and d["metadata"]["name"] == "funflix-ledgers")
+        monitored = sorted(name for name, labels in pods.items() if selects(monitor["spec"]["selector"], labels))
+        assert chosen == monitored and len(chosen) == 2, (orchestrator, chosen, monitored)  # the two arms
+        assert ledgers["ingress"] == [{"ports": [{"port": 9000, "protocol": "TCP"}], "from": scrapers}]
+    assert "funflix-ledgers" not in {d["metadata"]["name"] for d in k8s.documents(k8s.render(k8s.load_values()))
+                                     if d["kind"] == "NetworkPolicy"}
+
+
 def test_seldon_policies_select_the_operators_pods(default_docs):
     policies = {d["metadata"]["name"]: d["spec"] for d in default_docs if d["kind"] == "NetworkPolicy"}
     sdep = find(default_docs, "SeldonDeployment")["metadata"]["name"]
