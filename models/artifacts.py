@@ -58,8 +58,13 @@ def latest_version(arm: str, root: str | Path | None = None) -> str | None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
+    """Write through a temporary file and rename; the file gets the umask's usual mode (a temporary file is
+    0600, which a serving image's non-root user could not read)."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as tmp:
         tmp.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp.name, 0o666 & ~umask)
     os.replace(tmp.name, path)
 
 

@@ -193,6 +193,8 @@ def stage_models() -> dict[str, str]:
     for model, version in versions.items():
         shutil.copytree(models_root() / model / version, target / model / version)
         (target / model / "LATEST").write_text(version + "\n")
+    for path in target.rglob("*"):  # the images' non-root users read them, whoever trained them
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return versions
 
 
