@@ -9,6 +9,7 @@ experiment configuration is an :class:`ExperimentConfigError`, never a silent eq
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .analysis import AnalysisConfig
@@ -22,11 +23,11 @@ def experiment_settings(path: str | Path | None = None, experiment=None) -> tupl
     """(split by arm, routing mode) from the ``experiment`` section of a values file (``path``,
     default the chart's), or from ``experiment``, an ``ExperimentConfig`` already parsed (the site's
     ``EXPERIMENT_JSON``), which wins."""
-    from funflix.serving.experiment_config import VALUES_FILE, load_experiment
+    from funflix.serving.experiment_config import EXPERIMENT_JSON_ENV, VALUES_FILE, load_experiment
 
-    source = Path(path) if path else VALUES_FILE
+    source = Path(path) if path else (EXPERIMENT_JSON_ENV if os.environ.get(EXPERIMENT_JSON_ENV) else VALUES_FILE)
     try:
-        experiment = experiment or load_experiment(source)
+        experiment = experiment or load_experiment(path or None)
     except FileNotFoundError:
         raise ExperimentConfigError(f"no experiment configuration at {source}: the analysis needs the "
                                     f"configured split and routing (give the values file that deployed "

@@ -6,7 +6,9 @@ and the local stack reads it here. Bad values raise ``ValueError`` naming the fi
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,8 @@ import yaml
 from funflix.paths import REPO_ROOT
 
 VALUES_FILE = REPO_ROOT / "charts" / "funflix" / "values.yaml"
+# The chart gives its pods the experiment section as JSON (an image holds no values.yaml).
+EXPERIMENT_JSON_ENV = "FUNFLIX_EXPERIMENT_JSON"
 ROUTING_MODES = ("sticky", "random", "thompson")
 ROUTER_NODE = "ab-router"
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a Kubernetes DNS label: graph node names
@@ -57,7 +61,10 @@ class ExperimentConfig:
 
 
 def load_experiment(path: str | Path | None = None) -> ExperimentConfig:
-    """Read and validate the ``experiment`` section of a values file (default: the chart's)."""
+    """Read and validate the ``experiment`` section of a values file (default: ``$FUNFLIX_EXPERIMENT_JSON``
+    when set, as on the chart's pods, else the chart's values.yaml)."""
+    if path is None and os.environ.get(EXPERIMENT_JSON_ENV):
+        return experiment_from_json(os.environ[EXPERIMENT_JSON_ENV], source=EXPERIMENT_JSON_ENV)
     path = Path(path) if path is not None else VALUES_FILE
     try:
         document = yaml.safe_load(path.read_text())
@@ -66,6 +73,15 @@ def load_experiment(path: str | Path | None = None) -> ExperimentConfig:
     if not isinstance(document, dict) or "experiment" not in document:
         raise ValueError(f"{path} has no 'experiment' section")
     return parse_experiment(document["experiment"], source=str(path))
+
+
+def experiment_from_json(text: str, source: str) -> ExperimentConfig:
+    """Validate an ``experiment`` section given as JSON text."""
+    try:
+        section = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{source} is not JSON: {exc}") from None
+    return parse_experiment(section, source=source)
 
 
 def parse_experiment(section: object, source: str = "experiment") -> ExperimentConfig:

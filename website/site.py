@@ -18,17 +18,11 @@ log = logging.getLogger(__name__)
 
 def experiment_config(config):
     """The served experiment: ``EXPERIMENT_JSON``, else the values file ``EXPERIMENT_VALUES``, else the chart's."""
-    import json
-
-    from funflix.serving.experiment_config import load_experiment, parse_experiment
+    from funflix.serving.experiment_config import VALUES_FILE, experiment_from_json, load_experiment
 
     if config.get("EXPERIMENT_JSON"):
-        try:
-            section = json.loads(config["EXPERIMENT_JSON"])
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"EXPERIMENT_JSON is not JSON: {exc}") from None
-        return parse_experiment(section, source="EXPERIMENT_JSON")
-    return load_experiment(config.get("EXPERIMENT_VALUES") or None)
+        return experiment_from_json(config["EXPERIMENT_JSON"], source="EXPERIMENT_JSON")
+    return load_experiment(config.get("EXPERIMENT_VALUES") or VALUES_FILE)
 
 
 class Site:

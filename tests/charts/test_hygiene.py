@@ -3,6 +3,8 @@ NetworkPolicies that select what they say, requests that fit a 2-core node, the 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from funflix import k8s
@@ -182,6 +184,8 @@ def test_traffic_job_drives_the_website_service_with_the_values(helm):
     assert {"--mode=browser", "--sessions=50", "--rate=30", f"--site-url={site}", "--json"} <= set(command)
     wait = job["spec"]["template"]["spec"]["initContainers"][0]["command"][-1]
     assert f"{site}/readyz" in wait
+    env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert json.loads(env["FUNFLIX_EXPERIMENT_JSON"]) == k8s.load_values()["experiment"]  # no values.yaml in a pod
     assert not [a for a in find(rendered("funflix", ["traffic.enabled=true"]), "Job")["spec"]["template"]["spec"]
                 ["containers"][0]["command"] if a.startswith("--rate")]
     upgraded = k8s.documents(k8s.render(k8s.load_values(sets=["traffic.enabled=true"]), release="funflix"))
@@ -210,3 +214,19 @@ def test_bad_values_are_refused_before_anything_is_applied(helm, sets, message):
     with pytest.raises(ValueError) as refused:
         k8s.render(k8s.load_values(sets=sets))
     assert message in str(refused.value)
+
+
+@pytest.mark.parametrize("orchestrator", ["seldon", "funflix"])
+def test_arm_pods_drain_before_they_stop_so_their_last_credits_are_scraped(helm, orchestrator):
+    """A deleted arm pod leaves its Service at once but keeps answering scrapes for model.drainSeconds:
+    the credits it made since the last scrape reach Prometheus (tests/cluster deletes one under traffic)."""
+    pods = pod_specs(rendered(orchestrator, ["model.drainSeconds=12"]))
+    drained = {}
+    for name, pod in pods.items():
+        hooks = [c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command") for c in containers(pod)]
+        drained[name] = (hooks, pod["spec"].get("terminationGracePeriodSeconds"))
+    arms = {name for name in pods if name.endswith(("control", "challenger"))}
+    assert len(arms) == 2, sorted(pods)
+    for name in arms:
+        assert drained[name] == ([["sleep", "12"]], 42), name
+    assert all(hooks == [None] * len(hooks) for name, (hooks, _) in drained.items() if name not in arms)

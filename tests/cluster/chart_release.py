@@ -142,6 +142,7 @@ def release_values(images: dict[str, str], movielens_claim: str) -> dict:
         "postgresql.storage=1Gi",
         "movielens.root=/data/movielens", f"movielens.existingClaim={movielens_claim}",
         "model.workers=1", "model.readinessInitialDelaySeconds=2", "website.workers=2",
+        "model.drainSeconds=6",  # three of the outside Prometheus's scrapes (SCRAPE_INTERVAL)
         "metrics.prometheusRule.enabled=false",
         "traffic.sessions=120", "traffic.workers=4", "traffic.seed=11",
         # rows of visits cut short by a fault get their reward 0 from the housekeeper within a minute
@@ -291,6 +292,23 @@ class OutsidePrometheus:
         """Active targets by pod: their health."""
         answer = requests.get(f"{self.url}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
         return {t["labels"].get("pod", t["scrapeUrl"]): t["health"] for t in answer}
+
+    def wait_equal(self, expr: str, expected: dict[str, float], timeout: float = 30) -> dict[str, float]:
+        """Poll ``expr`` (by model_name) until it equals ``expected`` to 1e-12 (for ratios, which do not only
+        grow); return the last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = self.by_label(expr)
+            if set(seen) == set(expected) and all(abs(seen[k] - v) <= 1e-12 for k, v in expected.items()):
+                return seen
+            if time.monotonic() > deadline:
+                return seen
+            time.sleep(1)
+
+    def rule_errors(self) -> list[str]:
+        """Recording rules whose last evaluation failed, with Prometheus's error."""
+        groups = requests.get(f"{self.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        return [f"{r['name']}: {r.get('lastError')}" for g in groups for r in g["rules"] if r.get("health") != "ok"]
 
     def wait_for(self, expr: str, expected: dict[str, float], timeout: float = 60) -> dict[str, float]:
         """Poll ``expr`` (by model_name) until it reaches ``expected`` (counters only grow); return the last value."""

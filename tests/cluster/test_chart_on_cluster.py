@@ -236,9 +236,9 @@ def test_traffic_through_the_website_is_credited_once_per_click(release, values,
         assert prometheus.by_label(dashboard_query("Impressions", arm, release.fullname)) == {arm: n}
         assert prometheus.by_label(dashboard_query("Clicks", arm, release.fullname)) == {arm: c}
         assert prometheus.by_label(dashboard_query("CTR", arm, release.fullname))[arm] == pytest.approx(c / n, abs=1e-12)
-    ctr = prometheus.wait_for(f'funflix:ctr:ratio{{namespace="{release.namespace}"}}',
-                              {arm: c / n for arm, (n, c) in closed.items()}, timeout=20)
-    assert ctr == pytest.approx({arm: c / n for arm, (n, c) in closed.items()}, abs=1e-12)
+    ctr = prometheus.wait_equal(f'funflix:ctr:ratio{{namespace="{release.namespace}"}}',
+                                {arm: c / n for arm, (n, c) in closed.items()})
+    assert ctr == pytest.approx({arm: c / n for arm, (n, c) in closed.items()}, abs=1e-12), prometheus.rule_errors()
 
     done = subprocess.run([sys.executable, "-m", "funflix.cli", "analyze", "--db-url", release.database_url(), "--json"],
                           capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
@@ -246,6 +246,22 @@ def test_traffic_through_the_website_is_credited_once_per_click(release, values,
     result = json.loads(done.stdout)
     assert {a["arm"]: a["impressions"] for a in result["arms"]} == {arm: n for arm, (n, _) in closed.items()}
     assert result["verdict"]["decision"]
+
+
+def test_the_selenium_bot_job_browses_the_site_and_its_clicks_are_credited_once(release, values, store, prometheus):
+    """The traffic Job in browser mode: headless Chromium in the web image, driven by Selenium, through the
+    website's Service; what it did is in the event store, the components' counters and Prometheus alike."""
+    before = store.scalar("SELECT count(*) FROM impressions")
+    release.upgrade(k8s.merge_values(values, {"traffic": {"enabled": True, "mode": "browser", "sessions": 6,
+                                                          "workers": 1}}), "browser")
+    revision = json.loads(release.helm("status", RELEASE, "-o", "json").stdout)["version"]
+    job = release.wait_job(f"{release.fullname}-traffic-{revision}", timeout=600)
+    assert job["status"]["succeeded"] == 1
+    logs = release.cluster.kubectl("logs", "-n", release.namespace, f"job/{release.fullname}-traffic-{revision}").stdout
+    summary = json.loads(logs[logs.index("\n{") + 1:] if not logs.startswith("{") else logs)  # its --json report
+    assert (summary["mode"], summary["completed"], summary["errors"]) == ("browser", 6, {}), summary
+    assert store.scalar("SELECT count(*) FROM impressions") >= before + 6
+    assert_store_components_and_prometheus_agree(release, store, prometheus)
 
 
 def test_a_new_split_rolls_the_router_and_changes_real_traffic(release, values):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -65,3 +66,15 @@ def test_a_file_without_the_section_is_refused(tmp_path):
     path.write_text("image: {tag: x}\n")
     with pytest.raises(ValueError, match="no 'experiment' section"):
         load_experiment(path)
+
+
+def test_the_pods_json_section_wins_over_the_charts_file(monkeypatch):
+    """A pod has no values.yaml: the chart gives it the section as FUNFLIX_EXPERIMENT_JSON."""
+    section = copy.deepcopy(yaml.safe_load(VALUES_FILE.read_text())["experiment"])
+    section["salt"] = "from-the-pod"
+    monkeypatch.setenv("FUNFLIX_EXPERIMENT_JSON", json.dumps(section))
+    assert load_experiment().salt == "from-the-pod"
+    assert load_experiment(VALUES_FILE).salt != "from-the-pod"  # an explicit file still wins
+    monkeypatch.setenv("FUNFLIX_EXPERIMENT_JSON", "{not json")
+    with pytest.raises(ValueError, match="FUNFLIX_EXPERIMENT_JSON is not JSON"):
+        load_experiment()
