@@ -169,10 +169,10 @@ class RecommenderModel:
         return self._ledger
 
     def ledger_metrics(self) -> Response:
-        """This replica's ledger tallies as Prometheus counters (exact: read from the ledger at scrape time)."""
+        """The arm's ledger tallies as Prometheus counters (exact: read from the ledger at scrape time)."""
         with self._ledger_available():
-            counts = self.ledger.counts()
-        return Response(ledger_exposition(counts, self.arm, self.replica), mimetype=CONTENT_TYPE_LATEST)
+            counts = self.ledger.arm_counts()
+        return Response(ledger_exposition(counts, self.arm), mimetype=CONTENT_TYPE_LATEST)
 
     @contextmanager
     def _ledger_available(self):

@@ -6,8 +6,10 @@ SQLite file by default, or a PostgreSQL database (``postgresql+psycopg2://...``,
 server on a cluster) shared by every replica of every arm, so a retried feedback that lands on
 another pod still counts once. Each credit and its tally are written in one transaction; the
 counters a component exports are read back from the tallies, so they equal the credited feedback
-whatever the number of threads, workers or replicas. Tallies are kept per ``(arm, replica)``: each
-replica exports the feedback it credited itself, and a ``sum()`` over replicas counts each once.
+whatever the number of threads, workers or replicas. Tallies are kept per ``(arm, replica)`` (who
+credited what), and every replica exports its arm's totals over all of them: the replicas sharing a
+ledger report the same values, so ``max by (arm)`` counts each list once, and a pod deleted or crashed
+between two scrapes loses nothing (the others' next scrape includes its last credits).
 """
 
 from __future__ import annotations
@@ -119,10 +121,11 @@ class FeedbackLedger:
             conn.execute(insert.on_conflict_do_update(index_elements=["arm", "replica", "name"],
                                                       set_={"n": tallies.c.n + 1}))
 
-    def counts(self) -> dict[str, int]:
-        """This replica's tallies, every name present (0 before its first feedback)."""
-        query = sa.select(tallies.c.name, tallies.c.n).where(tallies.c.arm == self.arm,
-                                                             tallies.c.replica == self.replica)
+    def arm_counts(self) -> dict[str, int]:
+        """The arm's tallies summed over every replica in this ledger, every name present (0 before the
+        first feedback)."""
+        query = (sa.select(tallies.c.name, sa.func.sum(tallies.c.n)).where(tallies.c.arm == self.arm)
+                 .group_by(tallies.c.name))
         with self.engine.connect() as conn:
             found = dict(conn.execute(query).all())
         return {name: int(found.get(name, 0)) for name in TALLIES}

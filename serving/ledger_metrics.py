@@ -1,7 +1,8 @@
 """The feedback ledger's tallies as Prometheus counters, labelled like Seldon's custom metrics.
 
 Served by each model component on its REST port (:data:`~funflix.serving.metric_names.LEDGER_METRICS_PATH`)
-and read from the ledger at scrape time, so they equal the credited feedback exactly.
+and read from the ledger at scrape time, so they equal the credited feedback exactly. They are the arm's
+totals, the same on every replica sharing the ledger: aggregate them with ``max by (model_name)``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from funflix.serving.feedback_ledger import CLICKS, DUPLICATE, IMPRESSIONS, OTHE
 class LedgerCollector:
     """``funflix_impressions_total``, ``funflix_clicks_total`` and ``funflix_feedback_ignored_total{reason}``."""
 
-    def __init__(self, counts: dict[str, int], arm: str, replica: str):
+    def __init__(self, counts: dict[str, int], arm: str):
         self._counts = counts
-        self._labels = {**DEFAULT_LABELS, "arm": arm, "replica": replica}
+        self._labels = {**DEFAULT_LABELS, "arm": arm}
 
     def collect(self):
         keys, values = list(self._labels), list(self._labels.values())
@@ -36,8 +37,8 @@ class LedgerCollector:
         yield ignored
 
 
-def ledger_exposition(counts: dict[str, int], arm: str, replica: str) -> bytes:
-    """Prometheus text of one replica's tallies (:meth:`FeedbackLedger.counts`)."""
+def ledger_exposition(counts: dict[str, int], arm: str) -> bytes:
+    """Prometheus text of the arm's tallies (:meth:`FeedbackLedger.arm_counts`)."""
     registry = CollectorRegistry()
-    registry.register(LedgerCollector(counts, arm, replica))
+    registry.register(LedgerCollector(counts, arm))
     return generate_latest(registry)

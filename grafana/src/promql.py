@@ -70,14 +70,31 @@ def _sum(inner: str, by: Sequence[str] = ()) -> str:
     return f"sum by ({', '.join(by)}) ({inner})" if by else f"sum({inner})"
 
 
+# The arms' ledger totals: every replica of an arm reports the same values (serving/ledger_metrics.py).
+LEDGER_COUNTERS = (IMPRESSIONS, CLICKS, FEEDBACK_IGNORED)
+
+
+def _aggregate(metric: str, inner: str, by: Sequence[str]) -> str:
+    """``by`` the labels: a ledger counter's replicas are one value taken once (``max``; ``by`` must hold
+    the arm label), a per-process counter's replicas are added."""
+    return f"max by ({', '.join(by)}) ({inner})" if metric in LEDGER_COUNTERS else _sum(inner, by)
+
+
+def _per_arm(metric: str, inner: str, by_arm: bool) -> str:
+    """Per arm, or pooled over the arms."""
+    if by_arm:
+        return _aggregate(metric, inner, (ARM_LABEL,))
+    return f"sum({_aggregate(metric, inner, (ARM_LABEL,))})" if metric in LEDGER_COUNTERS else _sum(inner)
+
+
 def total(metric: str, arms: Sequence[str], by_arm: bool = True) -> str:
     """A counter's value since the components started, per arm (or pooled over ``arms``)."""
-    return _sum(component(metric, arms), (ARM_LABEL,) if by_arm else ())
+    return _per_arm(metric, component(metric, arms), by_arm)
 
 
 def rate(metric: str, arms: Sequence[str], window: str, by_arm: bool = True) -> str:
     """A component counter's per-second rate over ``window``, per arm (or pooled over ``arms``)."""
-    return _sum(f"rate({component(metric, arms)}[{window}])", (ARM_LABEL,) if by_arm else ())
+    return _per_arm(metric, f"rate({component(metric, arms)}[{window}])", by_arm)
 
 
 def service_rate(metric: str, by: Sequence[str]) -> str:
@@ -93,7 +110,7 @@ def events(metric: str, by: Sequence[str], *matchers: str) -> str:
     value counts. (Right after Prometheus itself starts, every series counts whole.)
     """
     series, window = selector(metric, *matchers), EVENTS_WINDOW
-    return _sum(f"(increase({series}[{window}]) and {series} offset {window}) or {series}", by)
+    return _aggregate(metric, f"(increase({series}[{window}]) and {series} offset {window}) or {series}", by)
 
 
 def outbox_rows(state: str) -> str:

@@ -217,6 +217,9 @@ def test_arms_share_their_ledger_in_the_event_store_database(default_docs, helm)
     assert set(_ledger_urls(per_pod).values()) == {None}
     with pytest.raises(ValueError, match="model.sharedLedger"):
         k8s.render(k8s.load_values(sets=["website.enabled=false", "postgresql.enabled=false"]))
+    with pytest.raises(ValueError, match="seldon.replicas above 1 needs model.sharedLedger=true"):
+        k8s.render(k8s.load_values(sets=["model.sharedLedger=false", "seldon.replicas=2"]))
+    assert k8s.documents(k8s.render(k8s.load_values(sets=["seldon.replicas=2"])))  # shared: any number of replicas
 
 
 def test_website_points_at_the_executor_service_and_secrets(default_docs):

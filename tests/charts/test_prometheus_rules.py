@@ -1,5 +1,6 @@
 """The chart's PrometheusRule: per-arm CTR and lift recording rules, checked with `promtool test rules`
-on counter series with known counts (two gunicorn workers per arm, another deployment that must not count)."""
+on counter series with known counts (two replicas per arm reporting the arm's ledger totals, another
+deployment that must not count)."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from funflix import k8s
 from .manifests import find
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-COUNTS = {  # arm: ((impressions, clicks) per worker after 10 minutes, one increment a minute)
-    "control": ((80, 10), (80, 10)),          # 160 impressions, 20 clicks: CTR 0.125
-    "challenger": ((120, 30), (40, 10)),      # 160 impressions, 40 clicks: CTR 0.25, lift +100 %
+COUNTS = {  # arm: (impressions, clicks) after 10 minutes, one increment a minute
+    "control": (160, 20),      # CTR 0.125
+    "challenger": (160, 40),   # CTR 0.25, lift +100 %
 }
+REPLICAS = ("pod-a", "pod-b")  # each reports its arm's totals, read from the shared ledger
 
 
-def series(deployment: str, arm: str, worker: int, metric: str, total: int) -> dict:
-    labels = (f'deployment_name="{deployment}", model_name="{arm}", worker_id="{worker}", method="feedback", '
+def series(deployment: str, arm: str, pod: str, metric: str, total: int) -> dict:
+    labels = (f'deployment_name="{deployment}", model_name="{arm}", pod="{pod}", '
               f'namespace="shop", predictor_name="default"')
     return {"series": f"{metric}{{{labels}}}", "values": f"0+{total / 10:g}x10"}
 
@@ -32,10 +34,10 @@ def sample(record: str, arm: str, value: float, **extra: str) -> dict:
 
 
 def rules_test(lift: float) -> dict:
-    inputs = [series(deployment, arm, worker, metric, counts[i])
+    inputs = [series(deployment, arm, pod, metric, counts[i])
               for deployment in ("funflix", "another-release")
-              for arm, workers in COUNTS.items()
-              for worker, counts in enumerate(workers, start=1)
+              for arm, counts in COUNTS.items()
+              for pod in REPLICAS
               for i, metric in enumerate(("funflix_impressions_total", "funflix_clicks_total"))]
     at = "10m"
     return {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": [{

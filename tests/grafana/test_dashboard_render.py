@@ -100,10 +100,11 @@ def test_panels_have_unique_ids_datasource_refids_and_do_not_overlap(board):
     assert len(set(titles)) == len(titles)
 
 
-def _sum_spans(expr: str) -> list[tuple[int, int]]:
-    """Character spans of the arguments of every ``sum(...)`` / ``sum by (...) (...)`` in ``expr``."""
+def _sum_spans(expr: str, aggregations: str = "sum|max") -> list[tuple[int, int]]:
+    """Character spans of the arguments of every ``sum(...)`` / ``sum by (...) (...)`` (or another of
+    ``aggregations``) in ``expr``."""
     spans = []
-    for match in re.finditer(r"\bsum\s*(?:by\s*\([^)]*\)\s*)?\(", expr):
+    for match in re.finditer(rf"\b(?:{aggregations})\s*(?:by\s*\([^)]*\)\s*)?\(", expr):
         depth, start = 1, match.end()
         for end in range(start, len(expr)):
             depth += {"(": 1, ")": -1}.get(expr[end], 0)
@@ -122,9 +123,23 @@ def test_every_component_series_is_filtered_by_deployment_and_arm_and_summed(tar
             matchers = match.group(2) or ""
             assert 'deployment_name=~"$deployment"' in matchers, target.name
             assert "model_name=" in matchers, target.name
-            # summed, so workers and the predict/feedback series of one counter never show up separately
+            # aggregated (summed; the ledger's arm totals: max), so workers, replicas and the predict/feedback
+            # series of one counter never show up separately
             assert any(a <= match.start() < b for a, b in spans), f"{target.name}: {match.group(1)} is not summed"
     assert seen > 20
+
+
+def test_ledger_counters_are_taken_once_per_arm_not_summed_over_replicas(targets):
+    """Every replica of an arm reports the arm's ledger totals: a sum over pods would count them twice."""
+    seen = 0
+    for target in targets:
+        innermost = sorted(_sum_spans(target.expr, "sum") + _sum_spans(target.expr, "max"), key=lambda s: s[1] - s[0])
+        maxes = set(_sum_spans(target.expr, "max"))
+        for match in re.finditer(r"funflix_(impressions|clicks|feedback_ignored)_total", target.expr):
+            seen += 1
+            enclosing = next(span for span in innermost if span[0] <= match.start() < span[1])
+            assert enclosing in maxes, f"{target.name}: {match.group(0)} is summed over replicas"
+    assert seen > 10
 
 
 def test_sum_spans_finds_an_unsummed_selector():

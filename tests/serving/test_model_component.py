@@ -141,7 +141,7 @@ result = start, first, retry, broadcast
     assert broadcast[2]
 
 
-def test_each_replica_exports_what_it_credited(model_env):
+def test_each_replica_exports_its_arms_totals(model_env):
     first, second, pod_0, pod_1 = model_env.run("""
 pod_0, pod_1 = make_model("control", "pod-0"), make_model("control", "pod-1")
 response = served(pod_0, puid="retried-1")
@@ -150,8 +150,8 @@ result = first, second, ledger_text(pod_0), ledger_text(pod_1)
 """)
     assert first["credited"] is True
     assert second["outcome"] == "duplicate"  # one shared ledger
-    assert ledger_counters(pod_0) == zeros(impressions=1, clicks=1)
-    assert ledger_counters(pod_1) == zeros(duplicate=1)  # summed over replicas: one impression, one click
+    # one shared ledger: both report the arm's one impression, one click and one duplicate
+    assert ledger_counters(pod_0) == ledger_counters(pod_1) == zeros(impressions=1, clicks=1, duplicate=1)
 
 
 def test_a_reward_of_zero_counts_an_impression_without_a_click(model_env):

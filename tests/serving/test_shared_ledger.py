@@ -1,5 +1,6 @@
 """Two replicas of one arm share a PostgreSQL ledger: a feedback retried on the other replica counts
-once, and the replicas' counters summed (as the dashboard sums them) equal the credited lists."""
+once, and each replica's counters are the arm's totals (the dashboard takes one: max by arm), even
+for what the other replica credited."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from funflix.serving.processes import free_port_block
 from funflix.serving.stack import Component
@@ -23,13 +25,6 @@ ARM = "control"
 
 def _replica_counters(replicas) -> list[dict]:
     return [counters(replica.ledger_metrics_url) for replica in replicas]
-
-
-def _summed(per_replica) -> Counter:
-    total = Counter()
-    for found in per_replica:
-        total.update(found)
-    return total
 
 
 def test_feedback_alternating_between_two_replicas_counts_once(tmp_path, quick_models_root, postgres):
@@ -67,10 +62,14 @@ def test_feedback_alternating_between_two_replicas_counts_once(tmp_path, quick_m
             outcomes = Counter(pool.map(post, posts))
         assert outcomes == {"credited": LISTS, "duplicate": LISTS}
 
-        per_replica = _replica_counters(replicas)
-        assert all(found[("funflix_impressions_total", ARM)] > 0 for found in per_replica)  # both credited some
-        total = _summed(per_replica)
+        with sa.create_engine(url).connect() as conn:  # both replicas credited some of the lists
+            by_replica = dict(conn.execute(sa.text("SELECT replica, count(*) FROM ledger_credited GROUP BY replica")).all())
+        assert set(by_replica) == {ARM, f"{ARM}-1"} and min(by_replica.values()) > 0, by_replica
         clicks = sum(i % 3 == 0 for i in range(LISTS))
-        assert total[("funflix_impressions_total", ARM)] == LISTS
-        assert total[("funflix_clicks_total", ARM)] == clicks
-        assert total[("funflix_feedback_ignored_total", ARM)] == LISTS  # the retries, as duplicates
+        for total in _replica_counters(replicas):
+            assert total[("funflix_impressions_total", ARM)] == LISTS
+            assert total[("funflix_clicks_total", ARM)] == clicks
+            assert total[("funflix_feedback_ignored_total", ARM)] == LISTS  # the retries, as duplicates
+        replica.stop()  # a replica gone: what it credited is still in the survivor's counters
+        (survivor,) = _replica_counters([first])
+        assert survivor[("funflix_impressions_total", ARM)] == LISTS

@@ -194,6 +194,9 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- if and .Values.model.sharedLedger (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
 {{- fail "model.sharedLedger: set postgresql.enabled=true, database.url or database.existingSecret (the ledger lives in that database), or model.sharedLedger=false" }}
 {{- end }}
+{{- if and (gt (int .Values.seldon.replicas) 1) (not .Values.model.sharedLedger) }}
+{{- fail "seldon.replicas above 1 needs model.sharedLedger=true: with a ledger per pod a retried feedback counts once per pod, and the pods' counters are not the arm's totals" }}
+{{- end }}
 {{- if and .Values.models.train.enabled (not .Values.models.existingClaim) }}
 {{- fail "models.train.enabled: set models.existingClaim, the PersistentVolumeClaim the train Job writes the artifacts into" }}
 {{- end }}
