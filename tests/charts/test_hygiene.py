@@ -215,18 +215,3 @@ def test_bad_values_are_refused_before_anything_is_applied(helm, sets, message):
         k8s.render(k8s.load_values(sets=sets))
     assert message in str(refused.value)
 
-
-@pytest.mark.parametrize("orchestrator", ["seldon", "funflix"])
-def test_arm_pods_drain_before_they_stop_so_their_last_credits_are_scraped(helm, orchestrator):
-    """A deleted arm pod leaves its Service at once but keeps answering scrapes for model.drainSeconds:
-    the credits it made since the last scrape reach Prometheus (tests/cluster deletes one under traffic)."""
-    pods = pod_specs(rendered(orchestrator, ["model.drainSeconds=12"]))
-    drained = {}
-    for name, pod in pods.items():
-        hooks = [c.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command") for c in containers(pod)]
-        drained[name] = (hooks, pod["spec"].get("terminationGracePeriodSeconds"))
-    arms = {name for name in pods if name.endswith(("control", "challenger"))}
-    assert len(arms) == 2, sorted(pods)
-    for name in arms:
-        assert drained[name] == ([["sleep", "12"]], 42), name
-    assert all(hooks == [None] * len(hooks) for name, (hooks, _) in drained.items() if name not in arms)

@@ -142,7 +142,6 @@ def release_values(images: dict[str, str], movielens_claim: str) -> dict:
         "postgresql.storage=1Gi",
         "movielens.root=/data/movielens", f"movielens.existingClaim={movielens_claim}",
         "model.workers=1", "model.readinessInitialDelaySeconds=2", "website.workers=2",
-        "model.drainSeconds=6",  # three of the outside Prometheus's scrapes (SCRAPE_INTERVAL)
         "metrics.prometheusRule.enabled=false",
         "traffic.sessions=120", "traffic.workers=4", "traffic.seed=11",
         # rows of visits cut short by a fault get their reward 0 from the housekeeper within a minute

@@ -264,9 +264,6 @@ metadata:
   {{- end }}
 spec:
   {{- include "funflix.podSecurityContext" $ | nindent 2 }}
-  {{- if $isModel }}
-  terminationGracePeriodSeconds: {{ add $.Values.model.drainSeconds 30 }}
-  {{- end }}
   {{- with $.Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
@@ -318,13 +315,6 @@ spec:
         - name: metrics
           containerPort: {{ $.Values.seldon.metricsPort }}
           protocol: TCP
-      {{- if $isModel }}
-      # Out of its Service at once, scraped on: the credits it made since the last scrape are not lost.
-      lifecycle:
-        preStop:
-          exec:
-            command: ["sleep", "{{ $.Values.model.drainSeconds }}"]
-      {{- end }}
       readinessProbe:
         httpGet:
           path: {{ $node.readyPath }}
