@@ -258,7 +258,7 @@ def test_the_selenium_bot_job_browses_the_site_and_its_clicks_are_credited_once(
     job = release.wait_job(f"{release.fullname}-traffic-{revision}", timeout=600)
     assert job["status"]["succeeded"] == 1
     logs = release.cluster.kubectl("logs", "-n", release.namespace, f"job/{release.fullname}-traffic-{revision}").stdout
-    summary = json.loads(logs[logs.index("\n{") + 1:] if not logs.startswith("{") else logs)  # its --json report
+    summary, _ = json.JSONDecoder().raw_decode(logs, logs.index("{\n"))  # its --json report, amid the logs
     assert (summary["mode"], summary["completed"], summary["errors"]) == ("browser", 6, {}), summary
     assert store.scalar("SELECT count(*) FROM impressions") >= before + 6
     assert_store_components_and_prometheus_agree(release, store, prometheus)
@@ -280,6 +280,8 @@ def test_a_new_split_rolls_the_router_and_changes_real_traffic(release, values):
     after = arm_shares(gateway)
     assert near(after["control"], 0.9), after
     assert release.helm("test", RELEASE, timeout=300).returncode == 0
+    release.upgrade(values, "split-back")  # the fault tests' upgrades then change nothing but the traffic Job
+    assert near(arm_shares(gateway)["control"], 0.5)
 
 
 # ---- faults under traffic
