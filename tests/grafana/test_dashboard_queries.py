@@ -205,6 +205,11 @@ def observed(tmp_path_factory, quick_models_root):
         # The website's labelled series are born in the warm-up; a scrape must hold them before the
         # measured phase moves them, or rate() over the scenario sees no increase.
         prometheus.scrape_after('up{job="funflix-website"}', settled)
+        # So must the components' (their latency and recommendation series): Prometheus staggers each
+        # target's first scrape within the interval, and one that first came after an arm's last
+        # prediction read a flat counter (the latency and split panels gave 0/0 for that arm in CI).
+        for arm in ARMS:  # a successful scrape holding the series, not only an attempt (`up`)
+            prometheus.scrape_after(f'funflix_recommendations_total{{model_name="{arm}"}}', settled)
         _measured_phase(http, stack, observed, users)
         done = time.time()
         observed.window = {arm: (first[arm], prometheus.scrape_after(ledger[arm], done)) for arm in ARMS}
