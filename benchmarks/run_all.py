@@ -25,6 +25,9 @@ RUNS = [
     ["bench_analysis.py"],
     ["bench_batch.py"],
     ["bench_chart.py", "--rounds", "3", "--duration", "5"],  # starts the test cluster (behind its lock)
+    # the interleaving benchmarks
+    ["bench_interleaving_serving.py"],
+    ["bench_interleaving_sensitivity.py"],
 ]
 
 

@@ -168,3 +168,22 @@ def arm_mean_seconds(arm: str) -> str:
 def arm_quantile(q: float, arm: str) -> str:
     """Quantile of one arm's top-k timer (Seldon TIMER, in seconds)."""
     return quantile(q, PREDICT_SECONDS, (ARM_LABEL,), DEPLOYMENT, arms_matcher([arm]))
+
+
+# interleaving (experiment.design: interleaving): each arm's component credits its own team
+TEAM_IMPRESSIONS = f"{metric_names.TEAM_IMPRESSIONS}_total"
+TEAM_CLICKS = f"{metric_names.TEAM_CLICKS}_total"
+TEAM_OUTCOMES = f"{metric_names.TEAM_OUTCOMES}_total"
+
+
+def outcomes(challenger: str) -> str:
+    """The challenger's interleaved impressions by outcome (win, loss, tie, no_click) since the start."""
+    return _sum(component(TEAM_OUTCOMES, [challenger]), ("outcome",))
+
+
+def win_share(challenger: str, window: str | None = None) -> str:
+    """Challenger wins / (wins + losses) over its interleaved impressions: since the start, or over ``window``."""
+    wins, losses = (component(TEAM_OUTCOMES, [challenger], f'outcome="{o}"') for o in ("win", "loss"))
+    if window is not None:
+        wins, losses = f"rate({wins}[{window}])", f"rate({losses}[{window}])"
+    return f"{_sum(wins)} / ({_sum(wins)} + {_sum(losses)})"
