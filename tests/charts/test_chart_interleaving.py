@@ -23,9 +23,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=["seldon", "funflix"])
-def interleaved(request, tmp_path_factory, quick_models_root, helm):
+def interleaved(request, tmp_path_factory, quick_models_root, helm, postgres):
+    """The interleaved graph as the cluster starts it; the arms share a real PostgreSQL ledger."""
+    database = postgres.create_database(f"funflix_chart_interleaving_{request.param}")
     values = k8s.load_values(sets=[f"orchestrator={request.param}", f"models.mountPath={quick_models_root}",
-                                   "experiment.design=interleaving"])
+                                   "experiment.design=interleaving", "postgresql.enabled=false",
+                                   f"database.url={database}"])
     with rendered_graph(values, tmp_path_factory.mktemp(f"chart-interleaving-{request.param}")) as running:
         yield running
 
@@ -62,6 +65,42 @@ def test_the_helm_test_pod_passes_on_the_interleaved_graph(interleaved):
     answer = requests.post(f"{interleaved['gateway']}/api/v1.0/predictions",
                            json={"jsonData": {"user_id": 3, "k": 10}}, timeout=10).json()
     assert set(answer["meta"]["tags"]["teams"]) <= {"control", "challenger"} and len(answer["jsonData"]["items"]) == 10
+
+
+def test_a_click_credits_its_team_once_on_the_rendered_graph(interleaved):
+    """The chart's arms share the PostgreSQL ledger: 8 concurrent copies of a click move each team once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from funflix.serving.metric_names import LEDGER_METRICS_PATH
+
+    def team_counters():
+        found = {}
+        for arm in ("control", "challenger"):
+            url = f"http://127.0.0.1:{interleaved['addresses'][arm]['http']}{LEDGER_METRICS_PATH}"
+            for family in text_string_to_metric_families(requests.get(url, timeout=5).text):
+                for sample in family.samples:
+                    if sample.name.startswith("funflix_team_"):
+                        key = (sample.name, sample.labels["arm"], sample.labels.get("outcome", ""))
+                        found[key] = found.get(key, 0) + sample.value
+        return found
+
+    body = requests.post(f"{interleaved['gateway']}/api/v1.0/predictions",
+                         json={"jsonData": {"user_id": 5, "k": 10}}, timeout=10).json()
+    team = body["meta"]["tags"]["teams"][2]
+    other = "challenger" if team == "control" else "control"
+    message = {"response": body, "reward": 1, "truth": {"jsonData": {"clicked": [body["jsonData"]["items"][2]]}}}
+    before = team_counters()
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda _: requests.post(f"{interleaved['gateway']}/api/v1.0/feedback", json=message,
+                                                      timeout=10).status_code, range(8)))
+    assert codes == [200] * 8
+    after = team_counters()
+    moved = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+    assert moved == {("funflix_team_impressions_total", team, ""): 1, ("funflix_team_impressions_total", other, ""): 1,
+                     ("funflix_team_clicks_total", team, ""): 1, ("funflix_team_outcomes_total", team, "win"): 1,
+                     ("funflix_team_outcomes_total", other, "loss"): 1}
 
 
 def test_the_local_stack_and_the_chart_agree_on_the_interleaved_graph(quick_models_root, helm):
