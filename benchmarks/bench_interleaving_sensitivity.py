@@ -1,7 +1,7 @@
 """Users needed to reach the right decision: A/B (user-level CTR test) versus team-draft interleaving
 (user-level sign test), on the simulated population, offline and vectorised.
 
-    .venv/bin/python benchmarks/bench_interleaving_sensitivity.py [--reps 400] [--visits 1 3 10] [--json]
+    .venv/bin/python benchmarks/bench_interleaving_sensitivity.py [--reps 100] [--visits 1 3 10] [--json]
 
 Six rankers (popularity, control, challenger, and the challenger with 3 epochs, 4 components, no item
 features) are trained on ml-latest-small; the click model is calibrated as the simulators calibrate it
@@ -11,7 +11,10 @@ of sample sizes around its normal-approximation size; a probit fit of power agai
 the users for 90% power at two-sided alpha 0.05 ("the right decision": significant, in the direction of
 the truly better ranker), and a bootstrap over replications gives its 95% interval and the ratio's.
 Also: A/A interleaving (control in both teams) false positives under continuous monitoring (the
-always-valid mSPRT of the analysis, and a naive sign test) and agreement with decisive A/B tests.
+always-valid mSPRT of the analysis, and a naive sign test), agreement with decisive A/B tests, how the
+ratio moves with the visits per user (equal for everyone, and heavy-tailed engagement), and where the
+preference comes from: the clicks on items both lists hold (credited to the team whose pick placed
+them) against the clicks on the rest.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from funflix.experiment.sequential import msprt_log_likelihood_ratio
 from funflix.models.pipeline import prepare
 from funflix.models.variants import train_rankers
 from funflix.simulation.click_calibration import ROW_SIZE, arm_lists, calibrate
-from funflix.simulation.interleaving_offline import (ab_significant, interleaving_significant, pair_outcomes,
-                                                     preference_probabilities, user_preferences)
+from funflix.simulation.interleaving_offline import (PairOutcomes, Visits, ab_significant, as_visits,
+                                                     interleaving_significant, pair_outcomes, preference_probabilities)
 from funflix.simulation.tastes import Tastes
 
 ALPHA, POWER = 0.05, 0.9
@@ -39,11 +42,13 @@ AGREEMENT_REPS = 200
 MAX_USERS = 250_000  # a design needing more (by its normal approximation) is reported as "> 250k", not simulated
 
 
-def analytic_users(pair, visits: int, design: str, rng) -> float:
+def analytic_users(pair, visits, design: str) -> float:
     """Normal-approximation users for 90% power (centres the simulated grid)."""
     za, zb = norm.ppf(1 - ALPHA / 2), norm.ppf(POWER)
-    if design == "ab":
-        var = [np.mean(c * (1 - c)) / visits + c.var() for c in (pair.ctr_a, pair.ctr_b)]
+    visits = as_visits(visits)
+    if design == "ab":  # delta method at the user: (m1 E[c(1-c)] + m2 Var(c)) / m1^2 per user and arm
+        var = [(visits.mean * np.mean(c * (1 - c)) + visits.second_moment * c.var()) / visits.mean ** 2
+               for c in (pair.ctr_a, pair.ctr_b)]
         diff = pair.ctr_b.mean() - pair.ctr_a.mean()
         return 2 * (za + zb) ** 2 * sum(var) / diff ** 2
     prefer_b, prefer_a = (float(p.mean()) for p in preference_probabilities(pair, visits))
@@ -61,13 +66,16 @@ def n_for_power(grid: np.ndarray, right: np.ndarray) -> float:
     return float(np.exp((norm.ppf(POWER) - intercept) / slope)) if slope > 0 else float("inf")
 
 
-def users_to_decision(pair, visits: int, design: str, reps: int, rng, boot: int = 300) -> dict:
-    """Simulated users for 90% power with a bootstrap interval, for one design."""
-    centre = analytic_users(pair, visits, design, rng)
+def users_to_decision(pair, visits, design: str, reps: int, rng, boot: int = 300) -> dict:
+    """Simulated users for 90% power with a bootstrap interval, for one design (``inf``: more than
+    ``MAX_USERS`` by the normal approximation, or a preference in the wrong direction)."""
+    centre = analytic_users(pair, visits, design)
+    better = np.sign(pair.ctr_b.mean() - pair.ctr_a.mean())
+    if design == "interleaving" and np.sign(pair.preference - 0.5) != better:
+        centre = float("inf")
     if centre > MAX_USERS:
         return {"users": float("inf"), "ci": (float("inf"), float("inf")), "analytic": centre, "boot": None}
     grid = np.unique(np.geomspace(max(20, centre * 0.5), centre * 1.8, 6).round().astype(int))
-    better = np.sign(pair.ctr_b.mean() - pair.ctr_a.mean())
     test = ab_significant if design == "ab" else interleaving_significant
     right = np.zeros((len(grid), reps))
     for g, users in enumerate(grid):
@@ -114,15 +122,26 @@ def aa_false_positives(pair, users: int, visits: int, reps: int, peek_every: int
             "reps": reps, "users": users, "looks": len(looks), "visits": visits}
 
 
+def shared_clicks_tie(pair: PairOutcomes) -> PairOutcomes:
+    """The same pair with clicks on items both lists hold counted as ties (neither team's)."""
+    return PairOutcomes(pair.ctr_a, pair.ctr_b, pair.win - pair.win_shared, pair.loss - pair.loss_shared,
+                        0 * pair.win, 0 * pair.loss, pair.shared)
+
+
 def fmt(users: float) -> str:
     return "> 250k" if not np.isfinite(users) else f"{users:,.0f}"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=300, help="replications per sample size (default 300)")
+    parser.add_argument("--reps", type=int, default=100, help="replications per sample size (default 100)")
     parser.add_argument("--visits", type=int, nargs="+", default=[1, 3, 10], help="visits per user to sweep")
-    parser.add_argument("--aa-reps", type=int, default=2000)
+    parser.add_argument("--heavy-mean", type=float, default=3.0,
+                        help="mean visits of the heavy-tailed engagement row of the sweep (default 3)")
+    parser.add_argument("--aa-reps", type=int, default=1000, help="A/A experiments (default 1000; 0 skips them)")
+    parser.add_argument("--shared-clicks", choices=("team", "tie"), default="team",
+                        help="a click on an item both lists hold: credits the team that drafted it (team draft, "
+                             "what serving does; default) or counts as a tie (an alternative rule, offline only)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -141,6 +160,8 @@ def main(argv=None) -> int:
     for a, b in tqdm(list(itertools.combinations(names, 2)), desc="exact pair probabilities", unit="pair",
                      file=sys.stderr):
         pairs[(a, b)] = pair_outcomes(model, lists[a], lists[b])
+    if args.shared_clicks == "tie":
+        pairs = {key: shared_clicks_tie(pair) for key, pair in pairs.items()}
     aa = pair_outcomes(model, lists["control"], lists["control"])
 
     rows = []
@@ -150,7 +171,7 @@ def main(argv=None) -> int:
         ab = users_to_decision(pair, main_visits, "ab", args.reps, rng)
         il = users_to_decision(pair, main_visits, "interleaving", args.reps, rng)
         rows.append({"a": a, "b": b, "lift": pair.lift, "preference": pair.preference, "visits": main_visits,
-                     "ab": ab, "interleaving": il, **ratio_summary(ab, il)})
+                     "ab": ab, "interleaving": il, **ratio_summary(ab, il), "shared": pair.shared_breakdown()})
 
     # agreement: at the A/B test's own 90%-power size (capped), both designs on fresh replications
     for row in tqdm(rows, desc="agreement", unit="pair", file=sys.stderr):
@@ -166,14 +187,17 @@ def main(argv=None) -> int:
 
     headline = min(rows, key=lambda r: abs(r["lift"] - 0.10))
     sweep = []
-    for visits in tqdm(args.visits, desc="visits per user sweep", unit="setting", file=sys.stderr):
-        for key in {(headline["a"], headline["b"]), ("control", "challenger")}:
+    settings = [Visits.equal(v) for v in args.visits] + [Visits.heavy_tailed(args.heavy_mean)]
+    swept = list(dict.fromkeys([(headline["a"], headline["b"]), ("challenger-3-epochs", "challenger"),
+                                ("control", "challenger")]))
+    for visits in tqdm(settings, desc="visits per user sweep", unit="setting", file=sys.stderr):
+        for key in swept:
             pair = pairs[key]
             ab = users_to_decision(pair, visits, "ab", args.reps, rng)
             il = users_to_decision(pair, visits, "interleaving", args.reps, rng)
-            sweep.append({"a": key[0], "b": key[1], "lift": pair.lift, "visits": visits, "ab": ab["users"],
+            sweep.append({"a": key[0], "b": key[1], "lift": pair.lift, "visits": visits.label(), "ab": ab["users"],
                           "interleaving": il["users"], **ratio_summary(ab, il)})
-    false_positives = aa_false_positives(aa, 5000, 3, args.aa_reps, 50, rng)
+    false_positives = aa_false_positives(aa, 5000, 3, args.aa_reps, 50, rng) if args.aa_reps else None
 
     summary = {"click_model": {"intercept": model.intercept, "expected_ctr": ctr}, "pairs": [
         {k: v for k, v in {**r, "ab": {k2: v2 for k2, v2 in r["ab"].items() if k2 != "boot"},
@@ -195,6 +219,16 @@ def main(argv=None) -> int:
               f"{fmt(r['ab']['users'])} [{fmt(r['ab']['ci'][0])}, {fmt(r['ab']['ci'][1])}] | "
               f"{fmt(r['interleaving']['users'])} [{fmt(r['interleaving']['ci'][0])}, {fmt(r['interleaving']['ci'][1])}] | "
               f"{ratio} | {100 * g['ab_decisive']:.0f}%, {g['interleaving_contradicts_decisive_ab']} of {AGREEMENT_REPS} |")
+    print("\nwhere the preference comes from (exact, over every coin sequence):")
+    print("| pair (a -> b) | CTR lift | items both top-10 lists hold | clicks on them | b's share of those | "
+          "b's share of the other clicks | b's share of all clicks |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in sorted(rows, key=lambda r: r["lift"]):
+        s = r["shared"]
+        of_shared = "-" if s["b_share_of_shared"] is None else f"{100 * s['b_share_of_shared']:.1f}%"
+        print(f"| {r['a']} -> {r['b']} | {100 * r['lift']:+.1f}% | {s['shared_items']:.1f} | "
+              f"{100 * s['clicks_on_shared']:.0f}% | {of_shared} | "
+              f"{100 * s['b_share_of_unique']:.1f}% | {100 * r['preference']:.1f}% |")
     print("\nvisits per user:")
     print("| pair | lift | visits | A/B users | interleaving users | ratio [95% CI] |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -202,10 +236,11 @@ def main(argv=None) -> int:
         ratio = "n/a" if s["ratio"] is None else f"{s['ratio']:.1f}x [{s['ci'][0]:.1f}, {s['ci'][1]:.1f}]"
         print(f"| {s['a']} -> {s['b']} | {100 * s['lift']:+.1f}% | {s['visits']} | {fmt(s['ab'])} | "
               f"{fmt(s['interleaving'])} | {ratio} |")
-    f = false_positives
-    print(f"\nA/A interleaving (control in both teams), {f['reps']} experiments of {f['users']} users x {f['visits']} "
-          f"visits, {f['looks']} looks: always-valid mSPRT {f['msprt_any_look']:.3f} (se {f['se']['msprt_any_look']:.3f}), "
-          f"naive sign test at every look {f['naive_any_look']:.3f}, fixed horizon once {f['fixed_final']:.3f}")
+    f = false_positives or {}
+    if f:
+        print(f"\nA/A interleaving (control in both teams), {f['reps']} experiments of {f['users']} users x {f['visits']} "
+              f"visits, {f['looks']} looks: always-valid mSPRT {f['msprt_any_look']:.3f} (se {f['se']['msprt_any_look']:.3f}), "
+              f"naive sign test at every look {f['naive_any_look']:.3f}, fixed horizon once {f['fixed_final']:.3f}")
     print(f"({summary['seconds']:.0f} s)")
     return 0
 
