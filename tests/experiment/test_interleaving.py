@@ -14,6 +14,7 @@ from statsmodels.stats.weightstats import ztest
 from funflix.experiment.interleaving import (InterleavingConfig, PreferenceCounts, analyze_interleaving,
                                              impression_outcomes, plan_users, preference_counts, ties_excluded_test,
                                              ties_split_test, user_preferences)
+from funflix.experiment.sequential import SequentialConfig, sequential_test
 
 T0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
 ITEMS = [1, 2, 3, 4]
@@ -94,3 +95,23 @@ def test_no_preference_keeps_running_and_the_fixed_rule_waits_for_its_size():
 def test_no_data_is_a_default_result_not_an_error():
     result = analyze_interleaving(frame([]))
     assert result.errors == ("NO_DATA",) and result.verdict == "keep running" and result.users.users == 0
+
+
+def test_the_always_valid_test_keeps_a_and_a_false_positives_under_5_percent_when_watched_at_every_user():
+    """A/A: each decisive user prefers either team with probability 1/2; the analysis's mSPRT on the share
+    (its looks: difference p - 1/2, variance 1/(4m)) is read after every user. A naive sign test read the
+    same way is the control that shows the check can fail."""
+    rng = np.random.default_rng(11)
+    experiments, users = 400, 2000
+    config = InterleavingConfig()
+    m = np.arange(1, users + 1)
+    rejected_always_valid = rejected_naive = 0
+    for _ in range(experiments):
+        prefer_challenger = np.cumsum(rng.random(users) < 0.5)
+        result, _ = sequential_test(m, prefer_challenger / m - 0.5, 0.25 / m,
+                                    SequentialConfig(config.alpha, config.mixture_sd))
+        rejected_always_valid += result.significant
+        z = np.abs(prefer_challenger / m - 0.5) / np.sqrt(0.25 / m)
+        rejected_naive += bool((z[29:] > 1.96).any())
+    assert rejected_always_valid / experiments <= 0.05
+    assert rejected_naive / experiments > 0.2
