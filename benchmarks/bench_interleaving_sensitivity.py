@@ -122,6 +122,17 @@ def aa_false_positives(pair, users: int, visits: int, reps: int, peek_every: int
             "reps": reps, "users": users, "looks": len(looks), "visits": visits}
 
 
+def held_out_click_share(model, lists: dict[int, list[int]]) -> float:
+    """Share of a ranker's expected A/B clicks on items the user will love (held-out positives): clicks
+    depend on the item, not only on the position."""
+    on, total = 0.0, 0.0
+    for user, items in lists.items():
+        clicks = model.position_probabilities(user, items)
+        on += clicks[model.tastes.liking(user, items)[0] > 0].sum()
+        total += clicks.sum()
+    return float(on / total)
+
+
 def shared_clicks_tie(pair: PairOutcomes) -> PairOutcomes:
     """The same pair with clicks on items both lists hold counted as ties (neither team's)."""
     return PairOutcomes(pair.ctr_a, pair.ctr_b, pair.win - pair.win_shared, pair.loss - pair.loss_shared,
@@ -199,7 +210,8 @@ def main(argv=None) -> int:
                           "interleaving": il["users"], **ratio_summary(ab, il)})
     false_positives = aa_false_positives(aa, 5000, 3, args.aa_reps, 50, rng) if args.aa_reps else None
 
-    summary = {"click_model": {"intercept": model.intercept, "expected_ctr": ctr}, "pairs": [
+    summary = {"click_model": {"intercept": model.intercept, "expected_ctr": ctr},
+               "clicks_on_held_out": {n: held_out_click_share(model, lists[n]) for n in names}, "pairs": [
         {k: v for k, v in {**r, "ab": {k2: v2 for k2, v2 in r["ab"].items() if k2 != "boot"},
                            "interleaving": {k2: v2 for k2, v2 in r["interleaving"].items() if k2 != "boot"}}.items()}
         for r in rows], "headline": {"a": headline["a"], "b": headline["b"]}, "visits_sweep": sweep,
@@ -209,6 +221,8 @@ def main(argv=None) -> int:
         return 0
     print(f"click model intercept {model.intercept:.3f}; expected CTR " +
           ", ".join(f"{n} {ctr[n]:.4f}" for n in names))
+    print("share of each ranker's clicks that land on the user's held-out positives: " +
+          ", ".join(f"{n} {summary['clicks_on_held_out'][n]:.1%}" for n in names))
     print(f"\nusers to the right decision (90% power, alpha 0.05, {main_visits} visit(s) per user):")
     print("| pair (a -> b) | CTR lift | preference for b | A/B users [95% CI] | interleaving users [95% CI] | ratio [95% CI] | A/B decisive, contradicted |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

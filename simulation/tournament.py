@@ -13,7 +13,7 @@ CTR with the always-valid mSPRT, the business decision.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,19 +49,6 @@ class Candidate:
         if float(msprt_log_likelihood_ratio(d, v, PREFERENCE_MIXTURE_SD)) >= np.log(1 / alpha):
             self.status = "finalist" if d > 0 else "dropped: worse"
             self.decided_after = self.users
-
-
-@dataclass
-class TournamentResult:
-    production: str
-    candidates: list[Candidate]
-    rounds: list[dict]
-    best: str | None
-    interleaving_users: int
-    ab: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def interleaving_stage(pairs: dict[str, PairOutcomes], production: str, batch: int, max_users: int, visits: int,
