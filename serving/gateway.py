@@ -403,8 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         server.listen(args.port, args.host)
         if args.metrics_port:
             tornado.httpserver.HTTPServer(make_metrics_app(gateway)).listen(args.metrics_port, args.host)
-        log.info("gateway on http://%s:%d (%s %s, arms %s)", args.host, args.port, config.root_node, gateway.router.url,
-                 ", ".join(f"{c.name}={c.url}" for c in gateway.children))
+        log.info("gateway on http://%s:%d (%s %s, arms %s)", args.host, args.port, config.root_node,
+                 gateway.router.url, ", ".join(f"{c.name}={c.url}" for c in gateway.children))
         await asyncio.Event().wait()
 
     asyncio.run(serve())
