@@ -198,3 +198,26 @@ def test_a_shared_postgresql_ledger_credits_each_team_once_per_list(tmp_path, qu
         assert change[("funflix_team_outcomes_total", name)] == 30  # one outcome per list
         assert change[("funflix_feedback_ignored_total", name)] == 90  # 4 copies per list, 1 credited
     assert sum(expected.values()) == 20
+
+
+def test_a_feedback_retried_after_an_arm_was_down_credits_each_team_once(http, istack):
+    """One arm down: the broadcast answers 503 naming it (the other arm has credited its team); the
+    site's retry, once the arm is back, credits the missing team and only that."""
+    body = predict(http, istack, {"jsonData": {"user_id": 77, "k": 10}}).json()
+    team = body["meta"]["tags"]["teams"][1]
+    down = next(a for a in istack.config.arm_names if a != team)
+    message = {"response": body, "reward": 1, "truth": {"jsonData": {"clicked": [body["jsonData"]["items"][1]]}}}
+    before = all_counters(istack)
+    istack.kill(down)
+    try:
+        answer = feedback(http, istack, message)
+        assert answer.status_code == 503 and answer.json()["status"]["component"] == down
+    finally:
+        istack.restart(down)
+    assert feedback(http, istack, message).status_code == 200
+    change = {key: n for key, n in delta(before, all_counters(istack)).items()
+              if key[0] != "funflix_recommendations_total"}  # Seldon's in-memory counter restarts with the arm
+    assert change == {("funflix_team_impressions_total", team): 1, ("funflix_team_impressions_total", down): 1,
+                      ("funflix_team_clicks_total", team): 1,
+                      ("funflix_team_outcomes_total", team): 1, ("funflix_team_outcomes_total", down): 1,
+                      ("funflix_feedback_ignored_total", team): 1}
