@@ -1,5 +1,5 @@
 """Interleaving panels (shown when ``experiment.design`` is ``interleaving``): team clicks and the
-challenger's outcome per impression, from the arms' team counters."""
+challenger's outcome per impression, from the arms' ledger team counters."""
 
 from __future__ import annotations
 

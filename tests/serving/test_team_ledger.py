@@ -39,7 +39,8 @@ def test_each_team_is_credited_once_per_list_under_concurrent_broadcasts(locatio
         results = list(pool.map(lambda job: job[0].credit_team(*job[1:]), jobs))
     assert results.count(CREDITED) == 2 * len(lists) and results.count(DUPLICATE) == 4 * len(lists)
     for arm, replicas in arms.items():
-        totals = {name: sum(r.counts()[name] for r in replicas) for name in replicas[0].counts()}
+        totals = replicas[0].arm_counts()
+        assert replicas[1].arm_counts() == totals  # every replica reports its arm's totals
         assert totals["team_impressions"] == 60 and totals["team_clicks"] == 20
         assert (totals["win"], totals["loss"], totals["no_click"], totals["tie"]) == (20, 20, 20, 0)
         assert totals["duplicate"] == 120 and totals["impressions"] == totals["clicks"] == 0
@@ -50,4 +51,4 @@ def test_bad_team_credit_is_refused(tmp_path, clicks, outcome):
     ledger = FeedbackLedger(tmp_path / "ledger.sqlite", "control", "control-0")
     with pytest.raises(ValueError, match="outcome must be one of"):
         ledger.credit_team("list-1", clicks, outcome)
-    assert ledger.counts()["team_impressions"] == 0
+    assert ledger.arm_counts()["team_impressions"] == 0
