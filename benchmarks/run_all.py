@@ -25,6 +25,10 @@ RUNS = [
     ["bench_analysis.py"],
     ["bench_batch.py"],
     ["bench_chart.py", "--rounds", "3", "--duration", "5"],  # starts the test cluster (behind its lock)
+    # the interleaving benchmarks
+    ["bench_interleaving_serving.py", "--rounds", "5"],
+    ["bench_interleaving_sensitivity.py"],
+    ["bench_interleaving_sensitivity.py", "--shared-clicks", "tie", "--aa-reps", "0", "--visits", "1"],
 ]
 
 

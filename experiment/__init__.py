@@ -15,6 +15,7 @@ _EXPORTS = {
     "cuped": ("CupedSummary", "CupedTest"),
     "design": ("PlanConfig", "PlanResult", "duration_days", "plan", "power_two_proportions"),
     "frequentist": ("FrequentistConfig", "TwoProportionZTest", "chi_square_test"),
+    "interleaving": ("InterleavingConfig", "InterleavingResult", "analyze_interleaving", "plan_users"),
     "intervals": ("wilson_interval", "z_critical"),
     "plots": ("figures_svg",),
     "report": ("render_html", "write_report"),

@@ -60,6 +60,11 @@ def register(subparsers) -> None:
                         "which reads only the data up to it")
     a.add_argument("--covariates", metavar="FILE", default=None,
                    help="CSV of user_id,covariate measured before the experiment: adds a CUPED test")
+    a.add_argument("--design", choices=("ab", "interleaving"), default=None,
+                   help="experiment design (default: experiment.design of --values, or charts/funflix/values.yaml); "
+                        "interleaving reads each shown item's team from the event store")
+    a.add_argument("--planned-users", type=int, default=None,
+                   help="interleaving: planned users (the fixed-horizon read point)")
     a.add_argument("--json", action="store_true", help="print one JSON document")
     a.add_argument("--report", nargs="?", const="", default=None, metavar="PATH",
                    help="write the HTML report (default path: <FUNFLIX_HOME>/reports/experiment-<time>.html)")
@@ -205,7 +210,10 @@ def analyze_command(args) -> int:
 
     from .configured import analysis_config
     from .constants import DEFAULT_CONTROL
+    from .interleaving_cli import analyze_interleaving_command, configured_design
 
+    if (args.design or configured_design(args.values)) == "interleaving":
+        return analyze_interleaving_command(args)
     control = args.control or DEFAULT_CONTROL
     if args.mixture_sd <= 0:
         raise ValueError(f"--mixture-sd must be positive, got {args.mixture_sd}")

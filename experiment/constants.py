@@ -15,6 +15,7 @@ DEAD_LETTERED = "dead"
 VISIT = "visit"    # optional: the visit (one sitting of a user) the row was shown in; default: its own
 
 DEFAULT_CONTROL = "control"
+DEFAULT_CHALLENGER = "challenger"  # the interleaving analysis's second team
 
 # Error codes: degenerate input gives a default result carrying one of these, never NaN.
 NO_DATA = "NO_DATA"                      # an arm (or the whole experiment) has no impressions

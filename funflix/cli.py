@@ -20,6 +20,7 @@ PART_CLIS = [
     "funflix.k8s",
     "funflix.cluster.cli",
     "funflix.demo",
+    "funflix.tournament",
 ]
 
 

@@ -2,8 +2,10 @@
 
 Data and both models, the offline comparison, the local stack (Seldon components, gateway,
 website, Prometheus), HTTP traffic in rounds until the always-valid sequential test decides
-(or a session budget runs out), a short Selenium run, the verdict and the report. The site
-then stays up for browsing until Ctrl-C (``--exit`` stops instead, for scripts).
+(or a session budget runs out), a short Selenium run, the verdict and the report, then the
+two-stage flow (``funflix tournament``: interleaving prunes candidate rankers, the best is A/B
+tested) on simulated users. The site then stays up for browsing until Ctrl-C (``--exit`` stops
+instead, for scripts).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ def register(subparsers) -> None:
                         help="stop the HTTP traffic here even without a decision (default: %(default)s)")
     parser.add_argument("--browser-sessions", type=int, default=30, help="Selenium sessions (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated users (default: %(default)s)")
+    parser.add_argument("--tournament-max-users", type=int, default=20000,
+                        help="interleaving budget per candidate of the closing tournament; 0 skips it "
+                             "(default: %(default)s)")
     parser.add_argument("--exit", action="store_true", help="stop the stack at the end instead of waiting for Ctrl-C")
     parser.add_argument("--skip-train", action="store_true", help="reuse the latest trained models")
     add_port_arguments(parser)
@@ -80,8 +85,9 @@ def run(args: argparse.Namespace) -> int:
     from funflix.simulation.click_calibration import calibrated_click_model
     from funflix.simulation.simulate import format_report, simulate
 
-    if args.round < 1 or args.max_sessions < args.round or args.browser_sessions < 0:
-        raise ValueError("need --round >= 1, --max-sessions >= --round and --browser-sessions >= 0")
+    if args.round < 1 or args.max_sessions < args.round or args.browser_sessions < 0 or args.tournament_max_users < 0:
+        raise ValueError("need --round >= 1, --max-sessions >= --round, --browser-sessions >= 0 "
+                         "and --tournament-max-users >= 0")
     if not args.skip_train:
         _banner("1. MovieLens and the two models")
         _run_cli(["data"])
@@ -112,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
         precision = {arm.name: read_metadata(arm.model, arm.version, stack.models_root)["metrics"]["precision@10"]
                      for arm in stack.config.arms}
         print(offline_vs_online(_verdict(stack.database_url)[0], precision))
+        if args.tournament_max_users:
+            _banner("7. Two-stage flow: interleave candidate rankers, then A/B-test the best (simulated users)")
+            _run_cli(["tournament", "--max-users", str(args.tournament_max_users), "--seed", str(args.seed)])
         if args.exit:
             return 0
         _banner("The site stays up: browse it, Ctrl-C to stop")

@@ -341,13 +341,14 @@ def seldon_deployment(docs: list[dict]) -> dict:
 
 
 def rendered_experiment(docs: list[dict]) -> dict:
-    """What the chart gives the graph, in either orchestrator: the router's parameters and the children's."""
+    """What the chart gives the graph, in either orchestrator: the root's parameters (the A/B router's, or
+    the interleaving COMBINER's, which has no routing, salt or split) and the children's."""
     from funflix.k8s_graph import child_order, component_processes, orchestrator_of
 
     processes = {process.name: process for process in component_processes(docs)}
-    routers = [process for process in processes.values() if process.service_type == "ROUTER"]
+    routers = [process for process in processes.values() if process.service_type in ("ROUTER", "COMBINER")]
     if len(routers) != 1:
-        raise ValueError(f"expected one ROUTER component in the rendered chart, found {len(routers)}")
+        raise ValueError(f"expected one ROUTER or COMBINER component in the rendered chart, found {len(routers)}")
     params = routers[0].parameter_values
     orchestrator = orchestrator_of(docs)
     if orchestrator == "seldon":
@@ -370,14 +371,16 @@ def rendered_experiment(docs: list[dict]) -> dict:
 
 def experiment_mismatches(values: dict, docs: list[dict]) -> list[str]:
     """Differences between the local stack's reading of ``experiment`` and the rendered graph."""
-    from funflix.serving.experiment_config import ROUTER_NODE, parse_experiment
+    from funflix.serving.experiment_config import parse_experiment
 
     config = parse_experiment(values.get("experiment"), source="values")
     graph = rendered_experiment(docs)
     expected = {
-        "router": ROUTER_NODE, "routing": config.routing, "salt": config.salt, "split": config.splits,
+        "router": config.root_node,
         "arms": [{"name": a.name, "arm": a.name, "model": a.model, "version": a.version} for a in config.arms],
     }
+    if config.design == "ab":  # an interleaving combiner has no routing, salt or split
+        expected.update(routing=config.routing, salt=config.salt, split=config.splits)
     actual = dict(graph, arms=[{k: arm.get(k) for k in ("name", "arm", "model", "version")} for arm in graph["arms"]])
     return [f"{key}: local stack reads {expected[key]!r}, chart renders {actual[key]!r}"
             for key in expected if expected[key] != actual[key]]
@@ -523,10 +526,13 @@ def _values_command(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"experiment {config.name}: {config.routing} routing, salt {config.salt!r}")
+        interleaving = config.design == "interleaving"
+        print(f"experiment {config.name}: " + ("team-draft interleaving (combiner interleaver)" if interleaving
+                                               else f"{config.routing} routing, salt {config.salt!r}"))
         for index, (arm, rendered) in enumerate(zip(config.arms, report["chart"]["arms"])):
-            print(f"  child {index}: {arm.name} (model {arm.model} {arm.version}) split {arm.split:g}"
-                  f"  | chart: {rendered['name']} ({rendered.get('model')} {rendered.get('version')})"
-                  f" split {report['chart']['split'][index]:g}")
+            split = "" if interleaving else f" split {arm.split:g}"
+            rendered_split = "" if interleaving else f" split {report['chart']['split'][index]:g}"
+            print(f"  child {index}: {arm.name} (model {arm.model} {arm.version}){split}"
+                  f"  | chart: {rendered['name']} ({rendered.get('model')} {rendered.get('version')}){rendered_split}")
         print("chart and local stack agree" if not report["mismatches"] else "\n".join(report["mismatches"]))
     return 0 if not report["mismatches"] else 1

@@ -29,7 +29,7 @@ from grafana_foundation_sdk.models import dashboard as dashboard_models
 from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
 
 from funflix.serving.experiment_config import VALUES_FILE, ExperimentConfig, load_experiment
-from src import ctr, feedback, latency, overview, promql, traffic
+from src import ctr, feedback, interleaving, latency, overview, promql, traffic
 from src.common import DATASOURCE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +102,11 @@ def build(config: ExperimentConfig, control: str = CONTROL) -> dashboard_models.
         .with_panel(feedback.errors())
         .with_panel(feedback.fallback_impressions())
     )
+    if config.design == "interleaving":
+        builder = (builder.with_row(dashboard.Row("Interleaving"))
+                   .with_panel(interleaving.team_clicks(arms))
+                   .with_panel(interleaving.outcomes(challengers[0]))
+                   .with_panel(interleaving.win_share(challengers[0]).span(24)))
     board = builder.build()
     _number(board)
     return board

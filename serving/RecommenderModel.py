@@ -27,6 +27,7 @@ from funflix.serving import metric_names
 from funflix.serving.component_errors import error_blueprint
 from funflix.serving.experiment_config import NODE_NAME
 from funflix.serving.feedback_ledger import CREDITED, OTHER_ARM, FeedbackLedger
+from funflix.serving.interleaving_credit import is_interleaved, team_credit
 from funflix.serving.ledger_metrics import ledger_exposition
 from funflix.serving.recommend_request import InvalidRequest, parse_features
 from funflix.serving.seldon_metrics_lock import serialise_updates
@@ -133,7 +134,8 @@ class RecommenderModel:
         """Credit reward 1 (clicked) or 0 (not clicked) to this arm, once per served list.
 
         Seldon broadcasts feedback without routing to every child, so the served response's
-        ``meta.tags.arm`` decides which arm the list came from; its ``meta.puid`` is recorded in
+        ``meta.tags.arm`` decides which arm the list came from (an interleaved list, whose tags name a
+        team per item, credits this arm's team instead); its ``meta.puid`` is recorded in
         the ledger so replays count once. (The raw form is needed: the plain ``send_feedback``
         hook does not see the served response's meta.)
         """
@@ -146,6 +148,8 @@ class RecommenderModel:
         meta = feedback.response.meta
         if not feedback.HasField("response") or not meta.puid:
             raise SeldonMicroserviceException("feedback needs the served response, with its meta.puid and meta.tags")
+        if is_interleaved(meta):
+            return self._interleaved_feedback(feedback)
         served = meta.tags.get("arm")
         if served is None or served.WhichOneof("kind") != "string_value":
             raise SeldonMicroserviceException("the served response has no meta.tags.arm naming the arm that served it")
@@ -158,6 +162,19 @@ class RecommenderModel:
         return json_to_seldon_message({
             "jsonData": {"arm": self.arm, "puid": meta.puid, "reward": reward, "outcome": outcome,
                          "credited": outcome == CREDITED},
+            "meta": {"tags": self.tags()},
+        })
+
+    def _interleaved_feedback(self, feedback: prediction_pb2.Feedback) -> prediction_pb2.SeldonMessage:
+        """Credit this arm's team in an interleaved list once (see :mod:`funflix.serving.interleaving_credit`)."""
+        credit = team_credit(feedback, self.arm)
+        puid = feedback.response.meta.puid
+        with self._ledger_available():
+            outcome = self.ledger.credit_team(puid, credit.clicks, credit.outcome)
+        return json_to_seldon_message({
+            "jsonData": {"arm": self.arm, "puid": puid, "reward": feedback.reward, "outcome": outcome,
+                         "credited": outcome == CREDITED, "team_clicks": credit.clicks,
+                         "team_outcome": credit.outcome},
             "meta": {"tags": self.tags()},
         })
 

@@ -22,6 +22,8 @@ VALUES_FILE = REPO_ROOT / "charts" / "funflix" / "values.yaml"
 EXPERIMENT_JSON_ENV = "FUNFLIX_EXPERIMENT_JSON"
 ROUTING_MODES = ("sticky", "random", "thompson")
 ROUTER_NODE = "ab-router"
+DESIGNS = ("ab", "interleaving")
+COMBINER_NODE = "interleaver"  # graph root of the interleaving design (a Seldon COMBINER)
 NODE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a Kubernetes DNS label: graph node names
 
 
@@ -37,12 +39,22 @@ class Arm:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """The A/B test: arms in router child order (index 0 is the first arm)."""
+    """The experiment: arms in child order (index 0 is the first arm, the control).
+
+    ``design`` is ``ab`` (a router sends each request to one arm) or ``interleaving`` (a combiner
+    merges both arms' lists by team draft; ``routing`` and the splits are then unused).
+    """
 
     name: str
     salt: str
     routing: str
     arms: tuple[Arm, ...]
+    design: str = "ab"
+
+    @property
+    def root_node(self) -> str:
+        """The graph's root node: the router, or the interleaving combiner."""
+        return COMBINER_NODE if self.design == "interleaving" else ROUTER_NODE
 
     @property
     def arm_names(self) -> list[str]:
@@ -88,7 +100,7 @@ def parse_experiment(section: object, source: str = "experiment") -> ExperimentC
     """Validate an ``experiment`` mapping (as in values.yaml) into an :class:`ExperimentConfig`."""
     if not isinstance(section, dict):
         raise ValueError(f"{source}: 'experiment' must be a mapping")
-    unknown = sorted(set(section) - {"name", "salt", "routing", "arms"})
+    unknown = sorted(set(section) - {"name", "salt", "routing", "arms", "design"})
     if unknown:
         raise ValueError(f"{source}: unknown experiment key(s) {unknown}")
     name = _text(section, "name", source)
@@ -96,6 +108,9 @@ def parse_experiment(section: object, source: str = "experiment") -> ExperimentC
     routing = _text(section, "routing", source)
     if routing not in ROUTING_MODES:
         raise ValueError(f"{source}: experiment.routing must be one of {', '.join(ROUTING_MODES)}, got {routing!r}")
+    design = _text(section, "design", source) if "design" in section else "ab"
+    if design not in DESIGNS:
+        raise ValueError(f"{source}: experiment.design must be one of {', '.join(DESIGNS)}, got {design!r}")
     raw_arms = section.get("arms")
     if not isinstance(raw_arms, list) or len(raw_arms) < 2:
         raise ValueError(f"{source}: experiment.arms must list at least two arms")
@@ -104,12 +119,15 @@ def parse_experiment(section: object, source: str = "experiment") -> ExperimentC
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"{source}: duplicate arm name(s) {duplicates}")
-    if ROUTER_NODE in names:
-        raise ValueError(f"{source}: arm name {ROUTER_NODE!r} is the router's graph node name")
+    for node in (ROUTER_NODE, COMBINER_NODE):
+        if node in names:
+            raise ValueError(f"{source}: arm name {node!r} is a graph node name of the router or combiner")
+    if design == "interleaving" and len(arms) != 2:
+        raise ValueError(f"{source}: experiment.design interleaving needs exactly two arms (control, challenger)")
     total = sum(arm.split for arm in arms)
     if not math.isclose(total, 1.0, abs_tol=1e-9):
         raise ValueError(f"{source}: experiment.arms splits must sum to 1, got {total:g}")
-    return ExperimentConfig(name=name, salt=salt, routing=routing, arms=arms)
+    return ExperimentConfig(name=name, salt=salt, routing=routing, arms=arms, design=design)
 
 
 def _text(mapping: dict, key: str, where: str) -> str:

@@ -10,6 +10,10 @@ whatever the number of threads, workers or replicas. Tallies are kept per ``(arm
 credited what), and every replica exports its arm's totals over all of them: the replicas sharing a
 ledger report the same values, so ``max by (arm)`` counts each list once, and a pod deleted or crashed
 between two scrapes loses nothing (the others' next scrape includes its last credits).
+
+Interleaved lists (both arms' items in one list, each item drafted by one team) are credited per
+``(puid, arm)`` by :meth:`FeedbackLedger.credit_team`: Seldon sends a combiner's feedback to every
+child, so each arm credits its own team once per list, with its clicks and the list's outcome for it.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from funflix.serving.team_draft import OUTCOMES  # an interleaved list's outcome for a team
+
 CREDITED, DUPLICATE, OTHER_ARM = "credited", "duplicate", "other_arm"
 IMPRESSIONS, CLICKS = "impressions", "clicks"
-TALLIES = (IMPRESSIONS, CLICKS, DUPLICATE, OTHER_ARM)
+TEAM_IMPRESSIONS, TEAM_CLICKS = "team_impressions", "team_clicks"
+TALLIES = (IMPRESSIONS, CLICKS, DUPLICATE, OTHER_ARM, TEAM_IMPRESSIONS, TEAM_CLICKS, *OUTCOMES)
 
 metadata = sa.MetaData()
 
@@ -31,6 +38,16 @@ credited = sa.Table(
     sa.Column("arm", sa.String(64), nullable=False),
     sa.Column("replica", sa.String(253), nullable=False),
     sa.Column("reward", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
+)
+
+team_credited = sa.Table(
+    "ledger_team_credited", metadata,
+    sa.Column("puid", sa.String(128), primary_key=True),
+    sa.Column("arm", sa.String(64), primary_key=True),
+    sa.Column("replica", sa.String(253), nullable=False),
+    sa.Column("clicks", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.current_timestamp()),
 )
 
@@ -110,16 +127,33 @@ class FeedbackLedger:
             self._tally(conn, DUPLICATE)
             return DUPLICATE
 
+    def credit_team(self, puid: str, clicks: int, outcome: str) -> str:
+        """Record this arm's team in interleaved list ``puid``: its ``clicks`` and the list's ``outcome``
+        for it; ``"credited"`` the first time, ``"duplicate"`` after."""
+        if outcome not in OUTCOMES or clicks < 0:
+            raise ValueError(f"outcome must be one of {OUTCOMES} and clicks >= 0, got {outcome!r}, {clicks!r}")
+        with self.engine.begin() as conn:
+            new = conn.execute(self._insert(team_credited).values(
+                puid=puid, arm=self.arm, replica=self.replica, clicks=int(clicks), outcome=outcome)
+                .on_conflict_do_nothing()).rowcount
+            if new:
+                self._tally(conn, TEAM_IMPRESSIONS, outcome)
+                if clicks:
+                    self._tally(conn, TEAM_CLICKS, by=int(clicks))
+                return CREDITED
+            self._tally(conn, DUPLICATE)
+            return DUPLICATE
+
     def ignore_other_arm(self) -> None:
         """Count a feedback for a list another arm served (Seldon broadcasts feedback without routing)."""
         with self.engine.begin() as conn:
             self._tally(conn, OTHER_ARM)
 
-    def _tally(self, conn: sa.Connection, *names: str | None) -> None:
+    def _tally(self, conn: sa.Connection, *names: str | None, by: int = 1) -> None:
         for name in filter(None, names):
-            insert = self._insert(tallies).values(arm=self.arm, replica=self.replica, name=name, n=1)
+            insert = self._insert(tallies).values(arm=self.arm, replica=self.replica, name=name, n=by)
             conn.execute(insert.on_conflict_do_update(index_elements=["arm", "replica", "name"],
-                                                      set_={"n": tallies.c.n + 1}))
+                                                      set_={"n": tallies.c.n + by}))
 
     def arm_counts(self) -> dict[str, int]:
         """The arm's tallies summed over every replica in this ledger, every name present (0 before the

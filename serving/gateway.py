@@ -183,8 +183,8 @@ def _child_index(routed: dict, n_children: int) -> int:
     return int(index)
 
 
-def _routing_of(message: dict, config: ExperimentConfig) -> int | None:
-    """Validate a feedback message; return the child in its served response's routing, if any."""
+def served_meta(message: dict, expected: str) -> dict:
+    """Check a feedback's reward, request and served response (its ``meta.puid``); return that meta."""
     reward = message.get("reward")
     if isinstance(reward, bool) or not isinstance(reward, (int, float)) or reward not in (0, 1):
         raise RequestRefused(400, f"reward must be 0 (not clicked) or 1 (clicked), got {reward!r}")
@@ -192,11 +192,16 @@ def _routing_of(message: dict, config: ExperimentConfig) -> int | None:
         raise RequestRefused(400, "request must be the JSON object that was sent for predictions")
     response = message.get("response")
     if not isinstance(response, dict) or not isinstance(response.get("meta"), dict):
-        raise RequestRefused(400, "feedback needs the served response, with its meta (puid, routing, tags)")
-    meta = response["meta"]
-    puid = meta.get("puid")
+        raise RequestRefused(400, f"feedback needs the served response, with its meta ({expected})")
+    puid = response["meta"].get("puid")
     if not isinstance(puid, str) or not 0 < len(puid) <= MAX_PUID:
         raise RequestRefused(400, "the served response's meta.puid is missing or not a string")
+    return response["meta"]
+
+
+def _routing_of(message: dict, config: ExperimentConfig) -> int | None:
+    """Validate a feedback message; return the child in its served response's routing, if any."""
+    meta = served_meta(message, "puid, routing, tags")
     tags = meta.get("tags", {})
     if not isinstance(tags, dict):
         raise RequestRefused(400, "meta.tags must be an object")
@@ -374,7 +379,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--metrics-port", type=int, help="also serve /prometheus on this port")
     parser.add_argument("--config", help="values.yaml holding the experiment (default: the chart's)")
-    parser.add_argument("--router", type=_address, required=True, help="host:port of the router component")
+    root = parser.add_mutually_exclusive_group(required=True)
+    root.add_argument("--router", type=_address, help="host:port of the router component (design ab)")
+    root.add_argument("--combiner", type=_address, help="host:port of the interleaving combiner (design interleaving)")
     parser.add_argument("--child", type=_child, action="append", required=True, help="arm=host:port, in arm order")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds before a component counts as down")
     parser.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, help="largest request body in bytes")
@@ -382,21 +389,28 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.WARNING)
     config = load_experiment(args.config)
-    gateway = Gateway(config, Upstream(ROUTER_NODE, *args.router, timeout=args.timeout),
-                      [Upstream(name, host, port, timeout=args.timeout) for name, host, port in args.child],
-                      max_body=args.max_body)
+    if (args.combiner is not None) != (config.design == "interleaving"):
+        parser.error(f"experiment design {config.design!r} needs --{'combiner' if args.router else 'router'}")
+    graph = Gateway
+    if args.combiner is not None:
+        from funflix.serving.combiner_gateway import CombinerGateway as graph
+    gateway = graph(config, Upstream(config.root_node, *(args.router or args.combiner), timeout=args.timeout),
+                    [Upstream(name, host, port, timeout=args.timeout) for name, host, port in args.child],
+                    max_body=args.max_body)
 
     async def serve():
         server = tornado.httpserver.HTTPServer(make_app(gateway), max_body_size=max(args.max_body, 1 << 20))
         server.listen(args.port, args.host)
         if args.metrics_port:
             tornado.httpserver.HTTPServer(make_metrics_app(gateway)).listen(args.metrics_port, args.host)
-        log.info("gateway on http://%s:%d (router %s, arms %s)", args.host, args.port, gateway.router.url,
-                 ", ".join(f"{c.name}={c.url}" for c in gateway.children))
+        log.info("gateway on http://%s:%d (%s %s, arms %s)", args.host, args.port, config.root_node,
+                 gateway.router.url, ", ".join(f"{c.name}={c.url}" for c in gateway.children))
         await asyncio.Event().wait()
 
     asyncio.run(serve())
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # run the package's copy, so the combiner graph shares its classes
+    from funflix.serving import gateway as package_module
+
+    package_module.main()

@@ -17,6 +17,14 @@ FEEDBACK_IGNORED = "funflix_feedback_ignored"  # ledger: feedback not credited, 
 LEDGER_METRICS_PATH = "/ledger-metrics"  # where a model component serves the ledger's counters (REST port)
 PREDICT_LATENCY = "funflix_predict_seconds"  # TIMER of the top-k computation
 
+# Interleaving (design "interleaving"): the combiner's lists (Seldon metrics port), and each team's credit
+# (ledger: its model component credits its own team once per impression, on LEDGER_METRICS_PATH).
+INTERLEAVED_LISTS = "funflix_interleaved_lists"  # merged lists served by the combiner
+INTERLEAVE_LATENCY = "funflix_interleave_seconds"  # TIMER of the team-draft merge
+TEAM_IMPRESSIONS = "funflix_team_impressions"  # ledger: interleaved lists whose feedback the team's arm credited
+TEAM_CLICKS = "funflix_team_clicks"  # ledger: clicks on items the team drafted
+TEAM_OUTCOMES = "funflix_team_outcomes"  # ledger: per impression, from the team's side: win, loss, tie, no_click
+
 GATEWAY_REQUESTS = "funflix_gateway_requests"  # gateway requests by endpoint, arm and HTTP code
 GATEWAY_LATENCY = "funflix_gateway_request_seconds"  # gateway latency by endpoint
 GATEWAY_UPSTREAM_ERRORS = "funflix_gateway_upstream_errors"  # component unavailable / timed out / failed

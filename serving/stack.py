@@ -23,7 +23,7 @@ import yaml
 
 from funflix import paths
 from funflix.environments import MICROSERVICE, serving_bin
-from funflix.serving.experiment_config import ROUTER_NODE, Arm, ExperimentConfig, load_experiment
+from funflix.serving.experiment_config import COMBINER_NODE, Arm, ExperimentConfig, load_experiment
 from funflix.serving.metric_names import LEDGER_METRICS_PATH
 from funflix.serving.processes import ManagedProcess, port_in_use
 
@@ -34,6 +34,7 @@ PROMETHEUS = "/usr/bin/prometheus"
 SCRAPE_INTERVAL = "5s"
 MODEL_CLASS = "funflix.serving.RecommenderModel.RecommenderModel"
 ROUTER_CLASS = "funflix.serving.ABRouter.ABRouter"
+COMBINER_CLASS = "funflix.serving.InterleavingCombiner.InterleavingCombiner"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class LocalStack:
         self.gateway_port = gateway_port
         self.website_port = website_port
         self.prometheus_port = prometheus_port
-        self.router = Component(ROUTER_NODE, component_port, metrics_port)
+        self.router = Component(self.config.root_node, component_port, metrics_port)  # the graph's root
         self.arms = [Component(arm.name, component_port + 1 + i, metrics_port + 1 + i)
                      for i, arm in enumerate(self.config.arms)]
         self.with_website = website
@@ -202,14 +203,20 @@ class LocalStack:
 
     def _build(self) -> list[ManagedProcess]:
         config = self.config
-        built = [self._component_process(
-            self.router, "ROUTER", ROUTER_CLASS,
-            _parameters(mode=config.routing, split=",".join(repr(s) for s in config.splits),
-                        arms=",".join(config.arm_names), salt=config.salt),
-            self.router_workers, image="funflix/ab-router:local")]
-        built += [self.arm_process(arm.name) for arm in config.arms]
+        if config.design == "interleaving":
+            root = self._component_process(self.router, "COMBINER", COMBINER_CLASS,
+                                           _parameters(arms=",".join(config.arm_names), name=COMBINER_NODE),
+                                           self.router_workers, image="funflix/interleaver:local")
+        else:
+            root = self._component_process(
+                self.router, "ROUTER", ROUTER_CLASS,
+                _parameters(mode=config.routing, split=",".join(repr(s) for s in config.splits),
+                            arms=",".join(config.arm_names), salt=config.salt),
+                self.router_workers, image="funflix/ab-router:local")
+        built = [root, *(self.arm_process(arm.name) for arm in config.arms)]
         gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(self.gateway_port),
-                   "--router", f"127.0.0.1:{self.router.port}", "--timeout", str(self.timeout)]
+                   "--combiner" if config.design == "interleaving" else "--router", f"127.0.0.1:{self.router.port}",
+                   "--timeout", str(self.timeout)]
         gateway += [arg for c in self.arms for arg in ("--child", f"{c.name}=127.0.0.1:{c.port}")]
         if self.config_path:
             gateway += ["--config", str(self.config_path)]
@@ -245,7 +252,7 @@ class LocalStack:
     def _website_process(self) -> ManagedProcess:
         extra = {"FUNFLIX_GATEWAY_URL": self.gateway_url, "FUNFLIX_DATABASE_URL": self.database_url,
                  "FUNFLIX_MODELS_ROOT": str(self.models_root)}
-        if self.config_path:  # the site analyses the experiment the stack runs
+        if self.config_path:  # the site analyses the experiment the stack runs (its design, split)
             extra["FUNFLIX_EXPERIMENT_VALUES"] = str(self.config_path.resolve())
         (self.home / "website").mkdir(parents=True, exist_ok=True)
         if self.website_workers > 1:

@@ -54,5 +54,19 @@ def postgres():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def interleaving_values(tmp_path_factory) -> Path:
+    """A copy of the chart's values.yaml with ``experiment.design: interleaving``."""
+    import yaml
+
+    from funflix.serving.experiment_config import VALUES_FILE
+
+    values = yaml.safe_load(VALUES_FILE.read_text())
+    values["experiment"]["design"] = "interleaving"
+    path = tmp_path_factory.mktemp("interleaving-values") / "values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
 # The real test cluster's fixtures (cluster, cluster_images, namespace): see tests/cluster/fixtures.py.
 pytest_plugins = ["cluster.fixtures"]

@@ -1,4 +1,4 @@
-"""``/experiment``: the A/B test read from the event store on each view.
+"""``/experiment``: the A/B test (or the interleaving experiment) read from the event store on each view.
 
 The statistics are ``funflix.experiment``'s, configured by the same function as ``funflix analyze``
 (the experiment section of the values file, ``EXPERIMENT_VALUES``, or ``EXPERIMENT_JSON`` when the
@@ -51,13 +51,29 @@ def compute(funflix) -> dict:
             "dead_letters": dead_letters, "dead_lettered": result.dead_lettered}
 
 
+def compute_interleaving(funflix) -> dict:
+    """The page's context for the interleaving design: the preference analysis and its figure."""
+    from funflix.experiment.interleaving import analyze_interleaving
+    from funflix.experiment.interleaving_report import sequential_figure
+    from funflix.experiment.plots import figure_svg
+
+    with funflix.engine.execution_options(readonly=True).connect() as conn:
+        frame = store.read_interleaved(conn, funflix.experiment_id)
+    result = analyze_interleaving(frame)
+    return {"template": "experiment_interleaving.html", "result": result,
+            "plots": [figure_svg(sequential_figure(result))] if len(frame) else [],
+            "open_rows": int((frame["status"] == store.OPEN).sum())}
+
+
 @bp.route("/experiment")
 def experiment():
-    """Recomputed at most every ``EXPERIMENT_CACHE_SECONDS``."""
+    """Recomputed at most every ``EXPERIMENT_CACHE_SECONDS``, for the site's experiment design."""
     funflix = site()
     ttl = funflix.config["EXPERIMENT_CACHE_SECONDS"]
     cached = funflix.experiment_cache
     if cached is None or time.monotonic() - cached[0] >= ttl:
-        cached = funflix.experiment_cache = (time.monotonic(), compute(funflix))
-    context = cached[1]
-    return render_template("experiment.html", **context), 503 if "config_error" in context else 200
+        build = compute_interleaving if funflix.design == "interleaving" else compute
+        cached = funflix.experiment_cache = (time.monotonic(), build(funflix))
+    context = dict(cached[1])
+    template = context.pop("template", "experiment.html")
+    return render_template(template, **context), 503 if "config_error" in context else 200

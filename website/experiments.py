@@ -63,9 +63,11 @@ def resolved_arms(config, models_root: str | Path | None = None) -> list[dict]:
     return arms
 
 
-def experiment_id(name: str, salt: str, arms: list[dict]) -> str:
-    """``<name>-<8 hex>``: the hash covers the salt and each arm's name, model and version."""
-    key = json.dumps([salt, [[a["name"], a["model"], a["version"]] for a in arms]])
+def experiment_id(name: str, salt: str, arms: list[dict], design: str = "ab") -> str:
+    """``<name>-<8 hex>``: the hash covers the salt, each arm's name, model and version, and a design
+    other than A/B (an interleaved run of the same arms is another experiment)."""
+    key = [salt, [[a["name"], a["model"], a["version"]] for a in arms]]
+    key = json.dumps(key if design == "ab" else [*key, design])
     return f"{name[:70]}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
@@ -78,7 +80,7 @@ def register_experiment(conn: sa.Connection, config, models_root: str | Path | N
     """
     now = now or utcnow()
     arms = resolved_arms(config, models_root)
-    new_id = experiment_id(config.name, config.salt, arms)
+    new_id = experiment_id(config.name, config.salt, arms, config.design)
     with transaction(conn):
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727275)")

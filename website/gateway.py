@@ -50,6 +50,7 @@ class Served:
     model_version: str | None
     strategy: str | None
     puid: str | None
+    teams: list[str] | None = None  # interleaving: the arm that drafted each item
 
 
 def parse_served(request: dict, body: dict, k: int) -> Served:
@@ -74,9 +75,16 @@ def parse_served(request: dict, body: dict, k: int) -> Served:
     arm = tags.get("arm") or model.get("name")
     if not arm:
         raise SeldonCallError("response names no arm (meta.tags.arm or jsonData.model.name)", "bad_response")
+    teams = tags.get("teams")
+    if teams is not None:
+        if not isinstance(teams, list) or not all(isinstance(t, str) for t in teams):
+            raise SeldonCallError("meta.tags.teams must name the team of each item", "bad_response")
+        if len(teams) < len(items):
+            raise SeldonCallError("meta.tags.teams names fewer teams than items", "bad_response")
+        teams = teams[: len(items)]
     return Served(request=request, response=body, items=items, scores=scores, arm=str(arm),
                   model_name=model.get("name"), model_version=tags.get("model_version") or model.get("version"),
-                  strategy=data.get("strategy"), puid=meta.get("puid"))
+                  strategy=data.get("strategy"), puid=meta.get("puid"), teams=teams)
 
 
 class SeldonGateway:

@@ -48,8 +48,8 @@ def home():
         closed = store.record_impression(
             get_db(), impression_id=impression_id, user_id=g.user_id, items=items, arm=served.arm,
             model_name=served.model_name, model_version=served.model_version, strategy=served.strategy,
-            puid=served.puid, request=served.request, response=served.response, visit=current_visit(),
-            experiment_id=funflix.experiment_id)
+            puid=served.puid, request=served.request, response=served.response, teams=served.teams,
+            visit=current_visit(), experiment_id=funflix.experiment_id)
         funflix.metrics.impressions.labels(served.arm).inc()
         row = {"arm": served.arm, "model_version": served.model_version or "", "strategy": served.strategy or ""}
     for arm in closed:

@@ -65,6 +65,7 @@ class Site:
 
         # the EXPERIMENT_JSON configuration, parsed, for /experiment (None: the page reads the values file)
         self.experiment_section = None
+        self.design = "ab"  # the experiment design /experiment analyses
         try:
             config = experiment_config(self.config)
         except (ImportError, OSError, ValueError) as exc:
@@ -74,6 +75,7 @@ class Site:
             return None
         if self.config.get("EXPERIMENT_JSON"):
             self.experiment_section = config
+        self.design = config.design
         with self.engine.connect() as conn:
             return register_experiment(conn, config, self.config["MODELS_ROOT"])
 

@@ -12,7 +12,8 @@ Tables
     ``model_name``, ``model_version``, ``strategy``, ``items`` (JSON list of movieIds), the Seldon
     ``request`` and ``response`` JSON, ``created_at``, ``status`` (``open`` -> ``clicked`` or
     ``unclicked``; ``fallback`` rows never get feedback), ``closed_at``, ``clicked_at``,
-    ``clicked_item``, ``visit`` (the user's sitting it was shown in; migration 4).
+    ``clicked_item``, ``visit`` (the user's sitting it was shown in; migration 4), and for an interleaved
+    row ``teams`` (the arm that drafted each item, aligned with ``items``; migration 3).
 ``clicks``
     Every accepted click on an item of an impression (raw event). ``counted`` is true for the one
     click that turned its impression ``clicked``; a second item of the same row is recorded but not
@@ -73,6 +74,7 @@ impressions = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_at", sa.DateTime(timezone=True)),
     sa.Column("clicked_item", sa.BigInteger),
+    sa.Column("teams", sa.JSON),  # added by migration 3
     sa.Column("visit", sa.String(32)),  # migration 4: the user's sitting (sign-in to sign-out) it was shown in
     sa.Column("experiment_id", sa.String(80)),  # migration 5: the experiment it was served in
     sa.Index("ix_impressions_user_status", "user_id", "status"),
@@ -136,6 +138,12 @@ def _v2_dead_letters(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"ALTER TABLE feedback ADD COLUMN dead_at {column_type}")
 
 
+def _v3_impression_teams(conn: sa.Connection) -> None:
+    """Interleaving: the team (arm) that drafted each shown item, aligned with ``items`` (NULL for A/B rows)."""
+    if "teams" not in {c["name"] for c in sa.inspect(conn).get_columns("impressions")}:
+        conn.execute(sa.text("ALTER TABLE impressions ADD COLUMN teams JSON"))
+
+
 #: Covering indexes of the analysis (migration 4): per-user sums, and the replay in time order.
 ANALYSIS_INDEXES = (
     sa.Index("ix_impressions_analysis_user", impressions.c.arm, impressions.c.user_id, impressions.c.status,
@@ -176,6 +184,7 @@ def _v5_experiment_identity(conn: sa.Connection) -> None:
 
 #: Ordered migrations ``(version, function(connection))``; append, never edit a released one.
 MIGRATIONS: list[tuple[int, Callable[[sa.Connection], None]]] = [(1, _v1_initial_schema), (2, _v2_dead_letters),
+                                                                 (3, _v3_impression_teams),
                                                                  (4, _v4_visits_and_analysis_indexes),
                                                                  (5, _v5_experiment_identity)]
 
@@ -262,10 +271,14 @@ class Impression:
     created_at: datetime
 
 
-def _feedback_row(impression_id: str, arm: str, reward: int, request: dict, response: dict, now: datetime) -> dict:
+def _feedback_row(impression_id: str, arm: str, reward: int, request: dict, response: dict, now: datetime,
+                  clicked_item: int | None = None) -> dict:
+    payload = {"request": request, "response": response, "reward": reward}
+    if clicked_item is not None:  # Seldon's truth: what was clicked (interleaving credits the item's team)
+        payload["truth"] = {"jsonData": {"clicked": [int(clicked_item)]}}
     return {
         "impression_id": impression_id, "arm": arm, "reward": reward,
-        "payload": {"request": request, "response": response, "reward": reward},
+        "payload": payload,
         "state": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
     }
 
@@ -296,23 +309,26 @@ def close_open_impressions(conn: sa.Connection, where, now: datetime) -> list[st
 def record_impression(conn: sa.Connection, *, impression_id: str, user_id: int, items: list[int],
                       arm: str | None, model_name: str | None = None, model_version: str | None = None,
                       strategy: str | None = None, puid: str | None = None, request: dict | None = None,
-                      response: dict | None = None, visit: str | None = None, experiment_id: str | None = None,
-                      now: datetime | None = None) -> list[str]:
+                      response: dict | None = None, teams: list[str] | None = None, visit: str | None = None,
+                      experiment_id: str | None = None, now: datetime | None = None) -> list[str]:
     """Store one rendered row of experiment ``experiment_id``; the user's earlier open rows are
     closed as unclicked (reward 0).
 
     A row with ``arm=None`` is a fallback: stored for the record, never fed back, counted in no arm.
+    ``teams`` (interleaving) names the arm that drafted each of ``items``.
     ``visit`` names the user's sitting the row belongs to (default: a visit of its own).
     Returns the arms of the superseded impressions (for metrics).
     """
+    if teams is not None and len(teams) != len(items):
+        raise ValueError(f"teams must name one team per item ({len(items)}), got {len(teams)}")
     now = now or utcnow()
     with transaction(conn):
         closed = close_open_impressions(conn, impressions.c.user_id == user_id, now)
         conn.execute(impressions.insert().values(
             id=impression_id, puid=puid, user_id=user_id, arm=arm, model_name=model_name,
             model_version=model_version, strategy=strategy, items=[int(i) for i in items],
-            request=request, response=response, created_at=now, visit=visit or impression_id,
-            experiment_id=experiment_id,
+            request=request, response=response, teams=list(teams) if teams is not None else None, created_at=now,
+            visit=visit or impression_id, experiment_id=experiment_id,
             status=OPEN if arm is not None else FALLBACK,
         ))
     return closed
@@ -371,7 +387,7 @@ def record_click(conn: sa.Connection, impression_id: str, user_id: int, movie_id
             ).rowcount)
             if counted:
                 conn.execute(feedback.insert().values(
-                    _feedback_row(impression_id, row.arm, 1, row.request, row.response, now)))
+                    _feedback_row(impression_id, row.arm, 1, row.request, row.response, now, movie_id)))
         recorded = bool(conn.execute(_insert_ignoring_duplicates(conn, clicks).values(
             impression_id=impression_id, user_id=user_id, movie_id=movie_id,
             position=items.index(movie_id), counted=counted, created_at=now)).rowcount)
@@ -684,6 +700,31 @@ def read_impressions(conn: sa.Connection, experiment_id: str | None = None) -> "
     frame["clicked_item"] = frame["clicked_item"].astype("Int64")
     frame["feedback_state"] = frame["feedback_state"].fillna("none")
     return frame[IMPRESSION_COLUMNS]
+
+
+INTERLEAVED_COLUMNS = ["impression_id", "user_id", "created_at", "items", "teams", "clicked_item", "status"]
+
+
+def read_interleaved(conn: sa.Connection, experiment_id: str | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """The interleaved impressions (rows with ``teams``) of experiment ``experiment_id`` (None: of every
+    experiment), oldest first: who saw which teams' items, what was clicked."""
+    import pandas as pd
+
+    where = [impressions.c.teams.is_not(None), impressions.c.arm.is_not(None)]
+    if experiment_id is not None:
+        where.append(experiment_filter(experiment_id))
+    query = (sa.select(impressions.c.id.label("impression_id"), impressions.c.user_id, impressions.c.created_at,
+                       impressions.c["items"], impressions.c.teams, impressions.c.clicked_item, impressions.c.status)
+             .where(*where)
+             .order_by(impressions.c.created_at, impressions.c.id))
+    with transaction(conn):
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame([r._asdict() for r in rows], columns=INTERLEAVED_COLUMNS)
+    frame = frame[frame["teams"].map(lambda t: isinstance(t, list)).astype(bool)]  # JSON null reads back as None
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    frame["user_id"] = frame["user_id"].astype("int64")
+    frame["clicked_item"] = frame["clicked_item"].astype("Int64")
+    return frame.reset_index(drop=True)
 
 
 def open_existing(db_url: str | None = None) -> sa.Engine:

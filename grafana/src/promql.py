@@ -28,6 +28,9 @@ RECOMMENDATIONS = f"{metric_names.RECOMMENDATIONS}_total"
 IMPRESSIONS = f"{metric_names.IMPRESSIONS}_total"
 CLICKS = f"{metric_names.CLICKS}_total"
 FEEDBACK_IGNORED = f"{metric_names.FEEDBACK_IGNORED}_total"
+TEAM_IMPRESSIONS = f"{metric_names.TEAM_IMPRESSIONS}_total"  # interleaving: each arm's ledger credits its team
+TEAM_CLICKS = f"{metric_names.TEAM_CLICKS}_total"
+TEAM_OUTCOMES = f"{metric_names.TEAM_OUTCOMES}_total"
 PREDICT_SECONDS = metric_names.PREDICT_LATENCY
 # the local gateway, and the Seldon executor that takes its place on a cluster
 GATEWAY_REQUESTS = f"{metric_names.GATEWAY_REQUESTS}_total"
@@ -71,7 +74,7 @@ def _sum(inner: str, by: Sequence[str] = ()) -> str:
 
 
 # The arms' ledger totals: every replica of an arm reports the same values (serving/ledger_metrics.py).
-LEDGER_COUNTERS = (IMPRESSIONS, CLICKS, FEEDBACK_IGNORED)
+LEDGER_COUNTERS = (IMPRESSIONS, CLICKS, FEEDBACK_IGNORED, TEAM_IMPRESSIONS, TEAM_CLICKS, TEAM_OUTCOMES)
 
 
 def _aggregate(metric: str, inner: str, by: Sequence[str]) -> str:
@@ -168,3 +171,20 @@ def arm_mean_seconds(arm: str) -> str:
 def arm_quantile(q: float, arm: str) -> str:
     """Quantile of one arm's top-k timer (Seldon TIMER, in seconds)."""
     return quantile(q, PREDICT_SECONDS, (ARM_LABEL,), DEPLOYMENT, arms_matcher([arm]))
+
+
+# interleaving (experiment.design: interleaving): each arm's ledger credits its own team
+
+
+def outcomes(challenger: str) -> str:
+    """The challenger's interleaved impressions by outcome (win, loss, tie, no_click) since the start."""
+    return _aggregate(TEAM_OUTCOMES, component(TEAM_OUTCOMES, [challenger]), (ARM_LABEL, "outcome"))
+
+
+def win_share(challenger: str, window: str | None = None) -> str:
+    """Challenger wins / (wins + losses) over its interleaved impressions: since the start, or over ``window``."""
+    wins, losses = (component(TEAM_OUTCOMES, [challenger], f'outcome="{o}"') for o in ("win", "loss"))
+    if window is not None:
+        wins, losses = f"rate({wins}[{window}])", f"rate({losses}[{window}])"
+    wins, losses = (_aggregate(TEAM_OUTCOMES, series, (ARM_LABEL,)) for series in (wins, losses))
+    return f"{wins} / ({wins} + {losses})"

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def local_gateway_command(docs: list[dict], addresses: dict, port: int, metrics_
             arg = sys.executable
         elif flag in local:
             arg = f"{flag}={local[flag]}"
-        elif flag in ("--router", "--child"):
+        elif flag in ("--router", "--combiner", "--child"):
             prefix, _, address = value.rpartition("=")
             service = address.split(":")[0]
             arg = f"{flag}={prefix + '=' if prefix else ''}127.0.0.1:{addresses[services[service]]['http']}"
@@ -80,16 +81,11 @@ def component_containers(docs: list[dict]) -> dict[str, dict]:
     return containers
 
 
-@pytest.fixture(scope="module", params=["seldon", "funflix"])
-def deployed(request, tmp_path_factory, quick_models_root, helm, postgres):
-    """The rendered chart's router and arms as processes, behind the gateway of the orchestrator; the
-    event store (and the arms' shared ledger) is a real PostgreSQL given as ``database.url``."""
-    orchestrator = request.param
-    home = tmp_path_factory.mktemp(f"chart-home-{orchestrator}")
-    database = postgres.create_database(f"funflix_chart_{orchestrator}")
-    values = k8s.load_values(sets=[f"orchestrator={orchestrator}", f"models.mountPath={quick_models_root}",
-                                   "experiment.arms[0].split=0.7", "experiment.arms[1].split=0.3",
-                                   "postgresql.enabled=false", f"database.url={database}"])
+@contextmanager
+def rendered_graph(values: dict, home: Path):
+    """The chart rendered from ``values``: its graph's components as processes (the root, router or
+    combiner, first), behind the gateway of the orchestrator (``values["orchestrator"]``)."""
+    orchestrator = values["orchestrator"]
     docs = k8s.documents(k8s.render(values))
     components = component_processes(docs)
     ports = free_port_block(3 * len(components) + 2)
@@ -102,7 +98,7 @@ def deployed(request, tmp_path_factory, quick_models_root, helm, postgres):
         local_ports = dict(zip(PORT_ENV, map(str, (http, http, grpc, metrics))))
         process_env = {**os.environ, **component.env, **secret_env, **local_ports, "FUNFLIX_HOME": str(home / component.name),
                        "PATH": f"{serving_bin()}:{os.environ['PATH']}"}  # as in the serving image
-        ready_path = "/health/ping" if component.service_type == "ROUTER" else "/health/status"
+        ready_path = "/health/ping" if component.service_type in ("ROUTER", "COMBINER") else "/health/status"
         processes.append(ManagedProcess(component.name, list(component.command),
                                         home / "logs" / f"{component.name}.log",
                                         f"http://127.0.0.1:{http}{ready_path}", env=process_env))
@@ -115,9 +111,11 @@ def deployed(request, tmp_path_factory, quick_models_root, helm, postgres):
     else:
         values_file = home / "values.yaml"
         values_file.write_text(yaml.safe_dump(values, sort_keys=False))
+        root = find(docs, "SeldonDeployment")["spec"]["predictors"][0]["graph"]
         gateway = [sys.executable, "-m", "funflix.serving.gateway", "--port", str(gateway_port), "--config",
-                   str(values_file), "--router", f"127.0.0.1:{addresses['ab-router']['http']}"]
-        gateway += [arg for child in find(docs, "SeldonDeployment")["spec"]["predictors"][0]["graph"]["children"]
+                   str(values_file), "--combiner" if root["type"] == "COMBINER" else "--router",
+                   f"127.0.0.1:{addresses[root['name']]['http']}"]
+        gateway += [arg for child in root["children"]
                     for arg in ("--child", f"{child['name']}=127.0.0.1:{addresses[child['name']]['http']}")]
     processes.append(ManagedProcess("gateway", gateway, home / "logs" / "gateway.log",
                                     f"http://127.0.0.1:{gateway_port}/live",
@@ -130,12 +128,25 @@ def deployed(request, tmp_path_factory, quick_models_root, helm, postgres):
             process.wait_healthy(deadline)  # the chart's readinessProbe paths answer 200
         yield {"orchestrator": orchestrator, "docs": docs, "addresses": addresses,
                "gateway": f"http://127.0.0.1:{gateway_port}", "gateway_metrics": gateway_metrics,
-               "metrics_path": values["seldon"]["metricsPath"], "database": database}
+               "metrics_path": values["seldon"]["metricsPath"]}
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait_stopped()
+
+
+@pytest.fixture(scope="module", params=["seldon", "funflix"])
+def deployed(request, tmp_path_factory, quick_models_root, helm, postgres):
+    """The rendered chart's router and arms as processes, behind the gateway of the orchestrator; the
+    event store (and the arms' shared ledger) is a real PostgreSQL given as ``database.url``."""
+    orchestrator = request.param
+    database = postgres.create_database(f"funflix_chart_{orchestrator}")
+    values = k8s.load_values(sets=[f"orchestrator={orchestrator}", f"models.mountPath={quick_models_root}",
+                                   "experiment.arms[0].split=0.7", "experiment.arms[1].split=0.3",
+                                   "postgresql.enabled=false", f"database.url={database}"])
+    with rendered_graph(values, tmp_path_factory.mktemp(f"chart-home-{orchestrator}")) as running:
+        yield {**running, "database": database}
 
 
 def test_helm_test_pod_script_passes_against_the_graph(deployed):

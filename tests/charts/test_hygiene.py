@@ -150,6 +150,16 @@ def test_scrapers_reach_the_arms_ledger_counters_only_with_the_pod_monitors(helm
                                      if d["kind"] == "NetworkPolicy"}
 
 
+def test_funflix_policies_cover_the_interleaving_combiner(helm):
+    """design=interleaving: the combiner is a graph component like the router (only the gateway calls it)."""
+    docs = rendered("funflix", ["experiment.design=interleaving"])
+    pods = {name: pod["metadata"]["labels"] for name, pod in pod_specs(docs).items()}
+    components = next(d["spec"] for d in docs if d["kind"] == "NetworkPolicy"
+                      and d["metadata"]["name"] == "funflix-components")
+    assert sorted(name for name, labels in pods.items() if selects(components["podSelector"], labels)) == [
+        "Deployment/funflix-challenger", "Deployment/funflix-control", "Deployment/funflix-interleaver"]
+
+
 def test_seldon_policies_select_the_operators_pods(default_docs):
     policies = {d["metadata"]["name"]: d["spec"] for d in default_docs if d["kind"] == "NetworkPolicy"}
     sdep = find(default_docs, "SeldonDeployment")["metadata"]["name"]

@@ -22,7 +22,10 @@ def rendered(orchestrator: str, sets=()) -> list[dict]:
     return k8s.documents(k8s.render(k8s.load_values(sets=[f"orchestrator={orchestrator}", *sets])))
 
 
-@pytest.mark.parametrize("sets", [[], THREE_ARMS], ids=["defaults", "three-arms"])
+INTERLEAVING = ["experiment.design=interleaving"]
+
+
+@pytest.mark.parametrize("sets", [[], THREE_ARMS, INTERLEAVING], ids=["defaults", "three-arms", "interleaving"])
 def test_both_orchestrators_start_the_same_component_processes(helm, sets):
     """Same containers, images, commands, environment (the operator's included) and graph parameters."""
     seldon = [asdict(p) for p in component_processes(rendered("seldon", sets))]
@@ -30,6 +33,13 @@ def test_both_orchestrators_start_the_same_component_processes(helm, sets):
     assert [p["name"] for p in seldon] == [p["name"] for p in funflix]
     for mine, theirs in zip(funflix, seldon):
         assert mine == theirs, mine["name"]
+    if sets == INTERLEAVING:  # the team-draft combiner is the root, over the same two arms
+        assert [p["name"] for p in seldon] == ["interleaver", "control", "challenger"]
+        assert [p["env"]["SERVICE_TYPE"] for p in seldon] == ["COMBINER", "MODEL", "MODEL"]
+        assert seldon[0]["command"] == ("seldon-core-microservice",
+                                        "funflix.serving.InterleavingCombiner.InterleavingCombiner",
+                                        "--service-type", "COMBINER")
+        return
     routers = [p for p in seldon if p["env"]["SERVICE_TYPE"] == "ROUTER"]
     assert [p["name"] for p in routers] == ["ab-router"]
     assert routers[0]["command"] == ("seldon-core-microservice", "funflix.serving.ABRouter.ABRouter",
@@ -54,20 +64,27 @@ def test_funflix_renders_no_seldon_deployment_and_seldon_no_gateway(helm):
     assert not [d for d in seldon if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-gateway")]
     assert {d["metadata"]["name"] for d in funflix if d["kind"] == "Deployment"} == {
         "funflix-gateway", "funflix-ab-router", "funflix-control", "funflix-challenger", "funflix-website"}
+    interleaved = rendered("funflix", INTERLEAVING)
+    assert {d["metadata"]["name"] for d in interleaved if d["kind"] == "Deployment"} == {
+        "funflix-gateway", "funflix-interleaver", "funflix-control", "funflix-challenger", "funflix-website"}
 
 
-def test_gateway_reaches_each_node_through_a_service_that_selects_it(helm):
-    docs = rendered("funflix", THREE_ARMS)
+@pytest.mark.parametrize("sets, nodes", [
+    (THREE_ARMS, ["ab-router", "control", "challenger", "features-arm"]),
+    (INTERLEAVING, ["interleaver", "control", "challenger"]),
+], ids=["router", "combiner"])
+def test_gateway_reaches_each_node_through_a_service_that_selects_it(helm, sets, nodes):
+    docs = rendered("funflix", sets)
     gateway = find(docs, "Deployment", "-gateway")["spec"]["template"]["spec"]["containers"][0]
     targets = {}
     for arg in gateway["command"]:
         flag, _, value = arg.partition("=")
-        if flag == "--router":
-            targets["ab-router"] = value
+        if flag in ("--router", "--combiner"):  # the graph's root
+            targets[nodes[0]] = value
         elif flag == "--child":
             name, _, address = value.partition("=")
             targets[name] = address
-    assert list(targets) == ["ab-router", "control", "challenger", "features-arm"]  # child index order
+    assert list(targets) == nodes  # root, then child index order
     deployments = {d["metadata"]["labels"].get(GRAPH_NODE_LABEL): d for d in docs if d["kind"] == "Deployment"}
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     for node, address in targets.items():
@@ -105,8 +122,9 @@ def test_a_new_split_rolls_the_router_and_the_gateway(helm):
         assert find(before, "Deployment", suffix)["spec"]["template"] == find(after, "Deployment", suffix)["spec"]["template"]
 
 
-def test_funflix_mode_validates_and_agrees_with_the_local_stack(helm):
-    report = k8s.validate(k8s.load_values(sets=["orchestrator=funflix", *THREE_ARMS]))
+@pytest.mark.parametrize("sets", [THREE_ARMS, INTERLEAVING], ids=["ab", "interleaving"])
+def test_funflix_mode_validates_and_agrees_with_the_local_stack(helm, sets):
+    report = k8s.validate(k8s.load_values(sets=["orchestrator=funflix", *sets]))
     assert [d for d in report["documents"] if d["errors"]] == []
     assert report["experiment"] == {"ok": True, "mismatches": []} and report["ok"]
 

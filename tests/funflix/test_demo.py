@@ -33,13 +33,15 @@ def test_demo_tells_the_whole_story_and_exits(home, movielens_dir, capsys):
 
     ports = free_port_block(3)
     argv = ["demo", "--exit", "--round", "300", "--max-sessions", "600", "--browser-sessions", "2",
+            "--tournament-max-users", "2000",
             "--gateway-port", str(ports), "--website-port", str(ports + 1), "--prometheus-port", str(ports + 2),
             "--component-port", str(free_port_block(3)), "--metrics-port", str(free_port_block(3))]
     assert main(argv) == 0
     out = capsys.readouterr().out
     for step in ("1. MovieLens", "2. Offline comparison", "3. Local stack", "4. Simulated users",
-                 "5. A short Selenium run", "6. The verdict"):
+                 "5. A short Selenium run", "6. The verdict", "7. Two-stage flow"):
         assert step in out
     assert "after 300 sessions" in out and "VERDICT:" in out
     assert "Offline, challenger ranks better" in out
+    assert "stage 1: interleaving 5 candidates" in out and "users: interleaving" in out
     assert list((home / "reports").glob("experiment-*.html"))

@@ -16,8 +16,9 @@ from packaging.version import Version
 from funflix.environments import SERVING_PYTHON_VARIABLE, serving_bin, serving_python
 
 PARTS = ("data", "models", "serving", "website", "simulation", "experiment")
-# The components and what only they import (seldon-core's metrics): the serving environment's modules.
-COMPONENTS = {"funflix.serving.ABRouter", "funflix.serving.RecommenderModel", "funflix.serving.ledger_metrics",
+# The components and what only they import (seldon-core's metrics, protobuf): the serving environment's modules.
+COMPONENTS = {"funflix.serving.ABRouter", "funflix.serving.RecommenderModel", "funflix.serving.InterleavingCombiner",
+              "funflix.serving.interleaving_credit", "funflix.serving.ledger_metrics",
               "funflix.serving.seldon_metrics_lock"}
 # The releases below which published advisories apply (SECURITY.md); seldon-core 1.17.1 pins every one.
 FLOORS = {"werkzeug": "3.0.6", "gunicorn": "23", "flask": "3", "urllib3": "2.5", "protobuf": "4.25.8",
@@ -50,8 +51,8 @@ def test_the_main_environment_has_no_seldon_core_and_none_of_its_pins(capsys):
 
 def test_every_module_but_the_components_imports_without_seldon_core():
     """The website, gateway, stack, CLI, training, simulation, statistics: all of funflix but the
-    router and model classes (and their ledger counters and Seldon metrics lock), imported in a fresh
-    main-environment interpreter."""
+    router, combiner and model classes (and their interleaving credit, ledger counters and Seldon metrics
+    lock), imported in a fresh main-environment interpreter."""
     done = run_python(sys.executable, f"""
 import importlib, pkgutil, sys
 names = []
@@ -73,6 +74,7 @@ def test_the_serving_environment_runs_the_components_without_flask_3_or_lightfm(
     done = run_python(python, """
 import sys
 import funflix.serving.ABRouter, funflix.serving.RecommenderModel, funflix.models.artifacts
+import funflix.serving.InterleavingCombiner, funflix.serving.interleaving_credit
 print(sorted(name for name in sys.modules if name.split(".")[0] in ("lightfm", "pandas", "selenium")),
       "sqlalchemy" in sys.modules)
 """)

@@ -102,15 +102,17 @@ result = first, pending, [m["key"] for m in model.predict({"user_id": 1}, []).me
 
 
 def ledger_counters(text: str) -> dict:
-    """``{(metric, reason): value}`` of a component's ``/ledger-metrics`` text."""
-    return {(s.name, s.labels.get("reason", "")): s.value
+    """``{(metric, reason or outcome): value}`` of a component's ``/ledger-metrics`` text."""
+    return {(s.name, s.labels.get("reason") or s.labels.get("outcome", "")): s.value
             for family in text_string_to_metric_families(text) for s in family.samples if s.name.endswith("_total")}
 
 
 def zeros(**moved) -> dict:
     counters = {(f"{metric_names.IMPRESSIONS}_total", ""): 0, (f"{metric_names.CLICKS}_total", ""): 0,
                 (f"{metric_names.FEEDBACK_IGNORED}_total", "duplicate"): 0,
-                (f"{metric_names.FEEDBACK_IGNORED}_total", "other_arm"): 0}
+                (f"{metric_names.FEEDBACK_IGNORED}_total", "other_arm"): 0,
+                (f"{metric_names.TEAM_IMPRESSIONS}_total", ""): 0, (f"{metric_names.TEAM_CLICKS}_total", ""): 0,
+                **{(f"{metric_names.TEAM_OUTCOMES}_total", o): 0 for o in ("win", "loss", "tie", "no_click")}}
     names = {"impressions": metric_names.IMPRESSIONS, "clicks": metric_names.CLICKS}
     for key, value in moved.items():
         name = names.get(key, metric_names.FEEDBACK_IGNORED)

@@ -1,6 +1,7 @@
 {{/*
-The graph's nodes, in one place for both orchestrators: the router, then one MODEL per arm, each with
-its Seldon graph parameters (name/value/type). Use: (include "funflix.nodes" . | fromYaml).nodes
+The graph's nodes, in one place for both orchestrators: the root (the A/B router, or with
+experiment.design=interleaving the team-draft COMBINER), then one MODEL per arm, each with its Seldon
+graph parameters (name/value/type). Use: (include "funflix.nodes" . | fromYaml).nodes
 */}}
 {{- define "funflix.nodes" -}}
 {{- $split := list }}
@@ -10,6 +11,26 @@ its Seldon graph parameters (name/value/type). Use: (include "funflix.nodes" . |
 {{- $names = append $names .name }}
 {{- end }}
 nodes:
+  {{- if eq (.Values.experiment.design | default "ab") "interleaving" }}
+  - name: interleaver
+    type: COMBINER
+    component: combiner
+    class: funflix.serving.InterleavingCombiner.InterleavingCombiner
+    workers: {{ .Values.router.workers }}
+    threads: {{ .Values.router.threads }}
+    readyPath: /health/ping
+    readyDelay: 5
+    liveDelay: 30
+    resources:
+      {{- toYaml .Values.router.resources | nindent 6 }}
+    parameters:
+      - name: arms
+        type: STRING
+        value: {{ join "," $names | quote }}
+      - name: name
+        type: STRING
+        value: interleaver
+  {{- else }}
   - name: ab-router
     type: ROUTER
     component: router
@@ -39,6 +60,7 @@ nodes:
         type: INT
         value: {{ .Values.router.seed | toString | quote }}
       {{- end }}
+  {{- end }}
   {{- range .Values.experiment.arms }}
   - name: {{ .name }}
     type: MODEL
