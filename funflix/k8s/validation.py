@@ -18,7 +18,7 @@ import yaml
 
 from funflix.paths import REPO_ROOT
 
-from .chart import documents, helm_binary, lint, render
+from .chart import KUBE_VERSION, documents, helm_binary, lint, render
 from .graph import experiment_mismatches
 
 CRD_NAME = "seldondeployments.machinelearning.seldon.io.v1.17.1.yaml"
@@ -27,7 +27,6 @@ DEFAULT_CRD = REPO_ROOT.parent / "shared" / "seldon" / CRD_NAME
 # controller-gen base file (operator/config/crd/bases/) is not it: a real API server refuses that one.
 CRD_SOURCE = ("helm template of SeldonIO/seldon-core v1.17.1 helm-charts/seldon-core-operator, file "
               "templates/customresourcedefinition_v1_seldondeployments.machinelearning.seldon.io.yaml")
-KUBE_VERSION = "1.27"
 SELDON_API = "machinelearning.seldon.io/v1"
 NO_SCHEMA_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PodMonitor"),
                    ("monitoring.coreos.com/v1", "PrometheusRule")}
