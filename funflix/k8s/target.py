@@ -82,23 +82,8 @@ class Target:
         return annotation_ops(obj, annotations)
 
     def sync_experiment(self, update, website: bool) -> None:
-        """Apply ``update`` (experiment values -> experiment values) to the gateway's experiment ConfigMap
-        (orchestrator funflix) and, with ``website``, to the website's ``FUNFLIX_EXPERIMENT_JSON`` (it rolls)."""
-        maps = call(self.core.list_namespaced_config_map, self.namespace,
-                    label_selector=self.selector(**{COMPONENT: "gateway"})).items
-        for name in [m.metadata.name for m in maps if "values.yaml" in (m.data or {})]:
-            def read(name=name):
-                return self.plain(call(self.core.read_namespaced_config_map, name, self.namespace))
-
-            def patch(ops, name=name):
-                return self.core.patch_namespaced_config_map(name, self.namespace, ops, _content_type=JSON_PATCH)
-
-            def change(config_map):
-                values = yaml.safe_load(config_map["data"]["values.yaml"])
-                body = yaml.safe_dump({**values, "experiment": update(values["experiment"])}, sort_keys=False)
-                return [{"op": "replace", "path": pointer("data", "values.yaml"), "value": body}]
-
-            patch_safely(read, patch, change)
+        """With ``website``, apply ``update`` (experiment values -> experiment values) to the website's
+        ``FUNFLIX_EXPERIMENT_JSON``: it rolls, and registers the experiment it then serves."""
         if website and self.website() is not None:
             def change(deployment):
                 env = deployment["spec"]["template"]["spec"]["containers"][0].get("env", [])
@@ -115,14 +100,21 @@ class Target:
                      label_selector=self.selector(**{COMPONENT: "website"})).items
         return self.plain(found[0]) if found else None
 
+    def _pods(self, deployment: dict) -> int:
+        """Pods of ``deployment``, terminating ones included (an old pod still answers until it is gone)."""
+        labels = deployment["spec"]["selector"]["matchLabels"]
+        return len(call(self.core.list_namespaced_pod, self.namespace,
+                        label_selector=",".join(f"{k}={v}" for k, v in labels.items())).items)
+
     def wait_deployment(self, name: str, deadline: float) -> None:
-        """Until every replica of Deployment ``name`` runs its newest template and is available."""
+        """Until every replica of Deployment ``name`` runs its newest template, is available, and no older
+        pod is left."""
         while True:
             d = self.plain(call(self.apps.read_namespaced_deployment_status, name, self.namespace))
             status, want = d.get("status", {}), d["spec"].get("replicas", 1)
             if (status.get("observedGeneration", 0) >= d["metadata"]["generation"]
                     and status.get("updatedReplicas", 0) == want and status.get("replicas", 0) == want
-                    and status.get("availableReplicas", 0) == want):
+                    and status.get("availableReplicas", 0) == want and self._pods(d) == want):
                 return
             if time.monotonic() > deadline:
                 raise ApiError(f"Deployment {name} did not finish rolling out in time "
@@ -190,6 +182,25 @@ class FunflixTarget(Target):
             name = read()["metadata"]["name"]
             patch_safely(read, lambda ops, name=name: self.patch_deployment(name, ops),
                          lambda d, changes=changes: self.router_ops(d, changes))
+
+    def sync_experiment(self, update, website: bool) -> None:
+        """The gateway's experiment ConfigMap takes ``update`` too (the gateway reads it when it starts)."""
+        maps = call(self.core.list_namespaced_config_map, self.namespace,
+                    label_selector=self.selector(**{COMPONENT: "gateway"})).items
+        for name in [m.metadata.name for m in maps if "values.yaml" in (m.data or {})]:
+            def read(name=name):
+                return self.plain(call(self.core.read_namespaced_config_map, name, self.namespace))
+
+            def patch(ops, name=name):
+                return self.core.patch_namespaced_config_map(name, self.namespace, ops, _content_type=JSON_PATCH)
+
+            def change(config_map):
+                values = yaml.safe_load(config_map["data"]["values.yaml"])
+                body = yaml.safe_dump({**values, "experiment": update(values["experiment"])}, sort_keys=False)
+                return [{"op": "replace", "path": pointer("data", "values.yaml"), "value": body}]
+
+            patch_safely(read, patch, change)
+        super().sync_experiment(update, website)
 
     def wait(self, obj: dict, timeout: float, everything: bool = False) -> None:
         deadline = time.monotonic() + timeout

@@ -135,8 +135,8 @@ def watch_once(target, settings: WatchSettings, db_url: str | None, prometheus_u
         set_split(target, tuple(action.split[arm] for arm in now.arms), action.kind, action.reason, wait=wait)
     elif action.kind == FREEZE:
         freeze(target, action.reason)
-    log.info("%s: %s (verdict %s%s)", action.kind, action.reason, reading.decision,
-             f" for {reading.arm}" if reading.arm else "")
+    context = summary.get("note") or f"{summary.get('analysed', 0)} impressions analysed"
+    log.info("%s: %s (%s)", action.kind, action.reason, context)
     return action, dict(summary, guardrails=why or "ok")
 
 

@@ -47,7 +47,7 @@ def test_the_controller_may_patch_only_the_object_holding_the_split(helm):
          "verbs": ["get", "patch"]},
         {"apiGroups": ["apps"], "resources": ["deployments/status"], "resourceNames": ["funflix-ab-router"],
          "verbs": ["get"]},
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["list"]},
+        {"apiGroups": [""], "resources": ["pods", "configmaps"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["funflix-experiment"],
          "verbs": ["get", "patch"]},
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
