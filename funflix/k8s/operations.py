@@ -49,24 +49,26 @@ class Deployed:
 
 
 def _split_text(split) -> str:
-    return ",".join(f"{s:g}" for s in split)
+    return ",".join(f"{s:.12g}" for s in split)
 
 
 def deployed(target: Target, obj: dict) -> Deployed:
+    """The experiment the primary object ``obj`` (and the arms) describe."""
     params = target.router_parameters(obj)
     notes = obj["metadata"].get("annotations") or {}
     arms = tuple(params["arms"].split(","))
     split = tuple(float(s) for s in params["split"].split(","))
     history = json.loads(notes.get(SPLIT_HISTORY, "null")) or {}
-    splits = history.get("splits") if history.get("salt") == params.get("salt") else None
+    splits = [tuple(s) for s in history["splits"]] if history.get("salt") == params.get("salt") else [split]
+    if splits[-1] != split:  # changed by something else than these operations: still a split it had
+        splits.append(split)
     last = json.loads(notes[LAST_OPERATION]) if LAST_OPERATION in notes else None
     changed = last["at"] if last else obj["metadata"].get("creationTimestamp")
     changed_at = datetime.fromisoformat(changed.replace("Z", "+00:00")).timestamp() if changed else 0.0
     return Deployed(target.orchestrator, obj["metadata"]["name"], params.get("mode", "sticky"), params.get("salt", ""),
                     arms, split, {arm: {"model": p.get("model"), "version": p.get("version")}
                                   for arm, p in target.arms(obj).items()},
-                    tuple(tuple(s) for s in splits) if splits else (split,), last, notes.get(FROZEN) == "true",
-                    changed_at)
+                    tuple(splits), last, notes.get(FROZEN) == "true", changed_at)
 
 
 def parse_split(arms: tuple[str, ...], assignments: list[str]) -> tuple[float, ...]:
@@ -87,7 +89,7 @@ def parse_split(arms: tuple[str, ...], assignments: list[str]) -> tuple[float, .
     missing = [arm for arm in arms if arm not in given]
     if missing:
         raise ValueError(f"give every arm's share (missing: {', '.join(missing)})")
-    if abs(sum(given.values()) - 1.0) > 1e-6:
+    if abs(sum(given.values()) - 1.0) > 1e-9:  # the router's own tolerance
         raise ValueError(f"shares must sum to 1, got {sum(given.values()):g}")
     return tuple(given[arm] for arm in arms)
 
@@ -103,7 +105,7 @@ def _operation(action: str, before: Deployed, split, reason: str) -> dict:
             "reason": reason, "by": actor(), "at": now_iso()}
 
 
-def _values_update(deployed_now: Deployed, split, salt: str | None = None, models: dict | None = None):
+def _values_update(split, salt: str | None = None, models: dict | None = None):
     """How the chart's ``experiment`` values change (for the gateway's ConfigMap and the website)."""
     def update(experiment: dict) -> dict:
         arms = []
@@ -114,23 +116,23 @@ def _values_update(deployed_now: Deployed, split, salt: str | None = None, model
 
 
 def set_split(target: Target, split: tuple[float, ...], action: str, reason: str, wait: bool = True,
-              timeout: float = ROLLOUT_TIMEOUT, frozen: bool = False) -> tuple[Deployed, int]:
-    """Serve ``split`` (router order); returns the experiment as now deployed and the conflicts retried."""
+              timeout: float = ROLLOUT_TIMEOUT) -> tuple[Deployed, int]:
+    """Serve ``split`` (router order), unfrozen; returns the experiment as now deployed and the conflicts
+    retried."""
     seen = {}
 
     def change(obj: dict) -> list[dict]:
         before = seen["before"] = deployed(target, obj)
         history = list(before.history) + ([list(split)] if tuple(split) != before.history[-1] else [])
         notes = {LAST_OPERATION: json.dumps(_operation(action, before, split, reason)),
-                 SPLIT_HISTORY: json.dumps({"salt": before.salt, "splits": history}),
-                 FROZEN: "true" if frozen else "false"}
+                 SPLIT_HISTORY: json.dumps({"salt": before.salt, "splits": history}), FROZEN: "false"}
         return target.router_ops(obj, {"split": _split_text(split)}) + target.annotation_ops(obj, notes)
 
     obj, conflicts = patch_safely(target.read, target.patch, change)
     before = seen["before"]
     record_event(target.api_client, obj, EVENT_REASONS[action],
                  f"split {_split_text(before.split)} -> {_split_text(split)} ({', '.join(before.arms)}): {reason}")
-    target.sync_experiment(_values_update(before, split), website=False)
+    target.sync_experiment(_values_update(split), website=False)
     if wait:
         target.wait(obj, timeout)
     return deployed(target, target.read()), conflicts
@@ -185,7 +187,7 @@ def start_experiment(target: Target, version: str, challenger: str | None = None
     target.set_arms(models)
     obj, _ = patch_safely(target.read, target.patch, change)
     record_event(target.api_client, obj, "ExperimentStarted", reason)
-    target.sync_experiment(_values_update(before, split, salt, models), website=True)
+    target.sync_experiment(_values_update(split, salt, models), website=True)
     if wait:
         target.wait(obj, timeout, everything=True)
     return deployed(target, target.read())
