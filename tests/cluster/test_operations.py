@@ -1,23 +1,31 @@
 """Experiment operations on the real test cluster: `funflix k8s split/promote/rollback/status/start-experiment`
-and the chart's controller (`funflix k8s watch` in its own pod, with its own Role).
+and `funflix k8s watch`.
 
-One release (``orchestrator: funflix``, the controller on, reading every 2 s with no dwell) serves the
-module, in this order: a split, a promotion and a rollback change the router's Deployment, its
-annotations and Events, and real traffic through the gateway, where only the users between the old and
-the new boundary change arm; a write computed from a stale resourceVersion is refused by the API server
-and retried from the fresh object, so the other write survives; then the controller, in three
-experiments one after another (each started with `funflix k8s start-experiment`: a new salt, the website
-rolled and registering the new identity), promotes a winning challenger in steps, rolls a losing one
-back at once, and leaves an A/A test alone. Their traffic is simulated in the event store itself: closed
-impressions of users routed by the router's own sticky hash, clicked at chosen rates, for the experiment
-the website registered (the click path through the website is the chart test's). A SeldonDeployment
-(stored and schema-checked by the API server, never reconciled: Seldon's operator cannot run here) has
-its router parameters patched the same way.
+One release (``orchestrator: funflix``) serves the module, in this order: a split, a promotion and a
+rollback change the router's Deployment, its annotations and Events, and real traffic through the
+gateway, where only the users between the old and the new boundary change arm; a write computed from a
+stale resourceVersion is refused by the API server and retried from the fresh object, so the other write
+survives; then `funflix k8s watch` (reading every 2 s, no dwell), in three experiments one after another
+(each started with `funflix k8s start-experiment`: a new salt, the website rolled and registering the new
+identity), promotes a winning challenger in steps, rolls a losing one back at once, and leaves an A/A
+test alone; the three are stored and analysed apart. Their traffic is simulated in the event store
+itself: closed impressions of users routed by the router's own sticky hash, clicked at chosen rates, for
+the experiment the website registered (the click path through the website is the chart test's).
+
+The watch runs on the host with the cluster's kubeconfig: this cluster's API server listens on 127.0.0.1
+only and its ``kubernetes`` Service has no endpoints, so a pod reaches it only on the host's network. The
+chart's controller pod is then run that way (host network, the API server's address in its env, its
+ServiceAccount's token) to show the image, the in-cluster configuration and the database Secret at work.
+The API server here authorises everything (AlwaysAllow): the Role's limits are not exercised here.
+A SeldonDeployment (stored and schema-checked by the API server, never reconciled: Seldon's operator
+cannot run here) has its router parameters patched the same way.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -42,8 +50,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 RELEASE = "ops"
 ARMS = ("control", "challenger")
 USERS = range(1, 301)
-CONTROLLER = ["controller.enabled=true", "controller.interval=2", "controller.dwell=0", "controller.threshold=2",
-              "controller.steps=[0.5,0.75,1]"]
+WATCH = ["--interval", "2", "--dwell", "0", "--steps", "0.5,0.75,1"]
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +65,7 @@ def ops_namespace(cluster):
 def values(cluster, cluster_images, ops_namespace, movielens_dir) -> dict:
     claim = movielens_claim(cluster, ops_namespace, movielens_dir)
     cluster.host_path_volume(f"pg-{ops_namespace}", size="1Gi", uid=POSTGRES_UID, gid=POSTGRES_UID)
-    values = release_values(cluster_images, claim)
-    for assignment in CONTROLLER:
-        values = k8s.apply_set(values, assignment)
-    return values
+    return release_values(cluster_images, claim)
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +202,7 @@ def test_a_seldon_deployments_router_parameters_are_patched(cluster, ops_namespa
     assert {p["name"]: p["value"] for p in graph["parameters"]}["split"] == "0.3,0.7"
 
 
-# ---- the controller, three experiments
+# ---- the watch: three experiments, one after another
 
 def current_experiment(engine, salt: str, timeout: float = 120):
     """The open experiment the website registered for ``salt`` (it registers at start-up)."""
@@ -260,6 +264,19 @@ def engine(release):
 
 
 @pytest.fixture(scope="module")
+def watcher(cluster, release, tmp_path_factory):
+    """`funflix k8s watch` as a process on the host, for the rest of the module; yields its log file."""
+    log = tmp_path_factory.mktemp("watch") / "watch.log"
+    command = [sys.executable, "-m", "funflix.cli", "k8s", "watch", "--kubeconfig", str(cluster.kubeconfig),
+               "--namespace", release.namespace, "--release", RELEASE, "--db-url", release.database_url(), *WATCH]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    yield log
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
 def baked_version(release) -> str:
     """The challenger's artifact version baked into the image (the arms serve 'latest' of it)."""
     pod = release.pods("funflix.io/graph-node=challenger")[0]["metadata"]["name"]
@@ -268,7 +285,7 @@ def baked_version(release) -> str:
     return out.strip()
 
 
-def test_the_controller_promotes_a_winner_in_steps(cluster, release, engine, baked_version, capsys):
+def test_the_watch_promotes_a_winner_in_steps(cluster, release, engine, watcher, baked_version, capsys):
     run(cluster, release.namespace, "promote", "challenger", capsys=capsys)  # start-experiment needs a promoted arm
     salt = start(cluster, release, capsys, baked_version)
     experiment = current_experiment(engine, salt)
@@ -281,7 +298,7 @@ def test_the_controller_promotes_a_winner_in_steps(cluster, release, engine, bak
     assert len(ramps) >= 2 and "verdict ship for challenger" in ramps[-1]["message"]
 
 
-def test_the_controller_rolls_a_loser_back_at_once(cluster, release, engine, baked_version, capsys):
+def test_the_watch_rolls_a_loser_back_at_once(cluster, release, engine, watcher, baked_version, capsys):
     salt = start(cluster, release, capsys, baked_version)
     experiment = current_experiment(engine, salt)
     simulate(engine, experiment.id, salt, {"control": 0.15, "challenger": 0.05}, seed=2)
@@ -290,16 +307,40 @@ def test_the_controller_rolls_a_loser_back_at_once(cluster, release, engine, bak
     assert "verdict stop: harm for challenger" in rollbacks[-1]["message"]
 
 
-def test_the_controller_leaves_an_a_a_test_alone(cluster, release, engine, baked_version, capsys):
+def test_the_watch_leaves_an_a_a_test_alone(cluster, release, engine, watcher, baked_version, capsys):
     # a fixed salt: these users and clicks give "keep running" (an A/A test may show a difference in 5% of
     # salts at alpha 0.05, as any valid test may)
     salt = start(cluster, release, capsys, baked_version, "--salt", "funflix-2026-11~x3")
     experiment = current_experiment(engine, salt)
     simulate(engine, experiment.id, salt, {"control": 0.1, "challenger": 0.1}, seed=3)
-    time.sleep(30)  # 15 readings
+    time.sleep(30)  # about 15 readings
     assert router_state(release)[0]["split"] == "0.5,0.5"
-    logs = cluster.kubectl("logs", "-n", release.namespace, f"deployment/{release.fullname}-controller").stdout
-    assert "hold: verdict keep running" in logs
+    assert "hold: verdict keep running (12000 impressions analysed)" in watcher.read_text()
+
+
+def test_the_charts_controller_pod_reads_the_verdict_in_the_cluster(cluster, release, values):
+    """The controller objects as the chart renders them, the pod on the host network (see the module doc)."""
+    docs = k8s.documents(k8s.render(k8s.apply_set(values, "controller.enabled=true"), release=RELEASE,
+                                    namespace=release.namespace))
+    controller = [d for d in docs if d["metadata"]["name"] == f"{release.fullname}-controller"]
+    assert sorted(d["kind"] for d in controller) == ["Deployment", "Role", "RoleBinding", "ServiceAccount"]
+    host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
+    for doc in controller:
+        doc["metadata"]["namespace"] = release.namespace
+        if doc["kind"] == "Deployment":
+            pod = doc["spec"]["template"]["spec"]
+            pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+            pod["containers"][0]["env"] += [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
+                                            {"name": "KUBERNETES_SERVICE_PORT", "value": port}]
+    cluster.apply(*controller)
+    cluster.wait_rollout(f"deployment/{release.fullname}-controller", release.namespace)
+    deadline, logs = time.monotonic() + 120, ""
+    while "impressions analysed" not in logs and time.monotonic() < deadline:
+        time.sleep(3)
+        logs = cluster.kubectl("logs", "-n", release.namespace, f"deployment/{release.fullname}-controller",
+                               check=False).stdout
+    assert "hold: verdict keep running (12000 impressions analysed)" in logs, logs[-2000:]
+    assert router_state(release)[0]["split"] == "0.5,0.5"
 
 
 def test_consecutive_experiments_are_stored_and_analysed_apart(cluster, release, engine, capsys):
