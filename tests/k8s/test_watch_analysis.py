@@ -62,3 +62,42 @@ def test_per_request_routing_is_analysed_per_step():
     kept, expected = analysed_frame(frame, now(RAMP, mode="random", changed_at=changed))
     assert expected == {"control": 0.25, "challenger": 0.75}
     assert kept["created_at"].min().timestamp() >= changed and len(kept) == len(frame) // 2
+
+
+def test_the_verdict_is_read_from_the_stores_current_experiment(tmp_path):
+    """A real (SQLite) event store: the experiment registered for the router's salt, impressions of users
+    routed at 50/50 and clicked at 5% and 15%; a store whose experiment has another salt is not read."""
+    import uuid
+    from datetime import timedelta
+
+    from funflix.k8s.watch import read_verdict
+    from funflix.serving.experiment_config import parse_experiment
+    from funflix.website import store
+    from funflix.website.experiments import register_experiment
+
+    url = f"sqlite:///{tmp_path}/events.db"
+    engine = store.create_store_engine(url)
+    store.migrate(engine)
+    config = parse_experiment({"name": "ab", "salt": SALT, "routing": "sticky", "arms": [
+        {"name": arm, "model": arm, "version": "v1", "split": 0.5} for arm in ARMS]})
+    with engine.connect() as conn:
+        experiment = register_experiment(conn, config, models_root=tmp_path)
+    rng, start, rows = np.random.default_rng(5), store.utcnow() - timedelta(hours=1), []
+    for user in range(2000):
+        arm = ARMS[child_for_point([0.5, 0.5], user_point(SALT, user))]
+        for visit in range(3):
+            clicked = rng.random() < {"control": 0.05, "challenger": 0.15}[arm]
+            at = start + timedelta(seconds=len(rows))
+            rows.append({"id": uuid.uuid4().hex, "user_id": user, "arm": arm, "items": [1], "created_at": at,
+                         "status": store.CLICKED if clicked else store.UNCLICKED, "visit": f"{user}-{visit}",
+                         "experiment_id": experiment.id})
+    with engine.begin() as conn:
+        conn.execute(store.impressions.insert(), rows)
+    engine.dispose()
+    reading, summary = read_verdict(url, now([(0.5, 0.5)]), "control")
+    assert (reading.decision, reading.arm, reading.srm) == ("ship", "challenger", False)
+    assert summary["experiment"] == experiment.id and summary["analysed"] == 6000
+    assert [a["arm"] for a in summary["arms"]] == ["control", "challenger"]
+    other = Deployed("funflix", "r-ab-router", "sticky", "another-salt", ARMS, (0.5, 0.5), history=((0.5, 0.5),))
+    reading, summary = read_verdict(url, other, "control")
+    assert reading.decision == "keep running" and "is not the one the router serves" in summary["note"]
