@@ -354,3 +354,29 @@ def test_consecutive_experiments_are_stored_and_analysed_apart(cluster, release,
         result = json.loads(capsys.readouterr().out)
         assert code == 0 and result["experiment"]["id"] == experiment.id
         assert sum(a["impressions"] for a in result["arms"]) == 3000 * 4  # exactly its own rows
+
+
+def test_the_retraining_cronjobs_job_publishes_a_new_version(cluster, cluster_images, ops_namespace, movielens_dir):
+    """The CronJob as the chart renders it for this 1.20 cluster (batch/v1beta1); its jobTemplate run once
+    as a Job: `funflix train --publish --quick` writes a new challenger version into the claim, moves
+    LATEST to it, and logs the run to MLflow's file store beside it."""
+    folder = cluster.host_path_volume(f"retrain-{ops_namespace}", size="1Gi", uid=1000, gid=1000)
+    cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "models", "namespace": ops_namespace},
+                   "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
+                            "volumeName": f"retrain-{ops_namespace}", "resources": {"requests": {"storage": "1Gi"}}}})
+    values = release_values(cluster_images, movielens_claim(cluster, ops_namespace, movielens_dir))
+    for assignment in ("models.existingClaim=models", "retrain.enabled=true", "retrain.args=[--quick]"):
+        values = k8s.apply_set(values, assignment)
+    docs = k8s.documents(k8s.render(values, release="rt", namespace=ops_namespace, kube_version="1.20"))
+    cron = next(d for d in docs if d["kind"] == "CronJob")
+    assert cron["apiVersion"] == "batch/v1beta1"
+    cron["metadata"]["namespace"] = ops_namespace
+    cluster.apply(cron)  # accepted by the API server as rendered
+    job = {"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": "retrain-now", "namespace": ops_namespace}, "spec": cron["spec"]["jobTemplate"]["spec"]}
+    cluster.apply(job)
+    Release(cluster, ops_namespace, "rt", folder).wait_job("retrain-now", timeout=600)
+    version = (folder / "challenger" / "LATEST").read_text().strip()
+    assert (folder / "challenger" / version / "arrays.npz").is_file()
+    assert list((folder / "mlruns").rglob("meta.yaml")), "no MLflow run in the claim's file store"
