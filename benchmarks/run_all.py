@@ -24,6 +24,7 @@ RUNS = [
     ["bench_simulated_lift.py"],
     ["bench_analysis.py"],
     ["bench_batch.py"],
+    ["bench_watch.py"],
 ]
 
 
