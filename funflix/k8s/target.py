@@ -103,8 +103,9 @@ class Target:
     def _pods(self, deployment: dict) -> int:
         """Pods of ``deployment``, terminating ones included (an old pod still answers until it is gone)."""
         labels = deployment["spec"]["selector"]["matchLabels"]
-        return len(call(self.core.list_namespaced_pod, self.namespace,
-                        label_selector=",".join(f"{k}={v}" for k, v in labels.items())).items)
+        pods = call(self.core.list_namespaced_pod, self.namespace,
+                    label_selector=",".join(f"{k}={v}" for k, v in labels.items())).items
+        return sum(1 for pod in pods if pod.status.phase not in ("Succeeded", "Failed"))
 
     def wait_deployment(self, name: str, deadline: float) -> None:
         """Until every replica of Deployment ``name`` runs its newest template, is available, and no older
