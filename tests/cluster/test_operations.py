@@ -87,6 +87,12 @@ def run(cluster, namespace: str, *args: str, capsys) -> tuple[int, str, str]:
     return code, out, err
 
 
+def show(capsys, title: str, text: str) -> None:
+    """Print what a user would see (the README quotes these runs), past pytest's capture."""
+    with capsys.disabled():
+        print(f"\n--- {title}\n{text.rstrip()}", flush=True)
+
+
 def served_arms(release) -> dict[int, str]:
     """The arm the unified endpoint serves each of USERS (one request each)."""
     gateway = release.service_url("gateway")
@@ -118,11 +124,14 @@ def our_events(release) -> list[dict]:
 
 def test_split_promote_and_rollback_change_the_object_and_real_traffic(cluster, release, capsys):
     salt = router_state(release)[0]["salt"]
+    code, out, _ = run(cluster, release.namespace, "status", capsys=capsys)
+    show(capsys, "funflix k8s status", out)
     before = served_arms(release)
     assert {arm for arm in before.values()} == set(ARMS)
 
     code, out, err = run(cluster, release.namespace, "split", "control=0.8", "challenger=0.2", capsys=capsys)
     assert (code, err) == (0, "") and out.startswith("split: control=0.8, challenger=0.2")
+    show(capsys, "funflix k8s split control=0.8 challenger=0.2", out)
     params, notes = router_state(release)
     assert params["split"] == "0.8,0.2" and params["salt"] == salt
     assert json.loads(notes[SPLIT_HISTORY]) == {"salt": salt, "splits": [[0.5, 0.5], [0.8, 0.2]]}
@@ -131,12 +140,18 @@ def test_split_promote_and_rollback_change_the_object_and_real_traffic(cluster, 
     moved = {user for user in USERS if before[user] != after[user]}
     between = {user for user in USERS if 0.5 <= user_point(salt, user) < 0.8}
     assert moved == between and all(after[user] == "control" for user in moved)  # only those, all into control
+    show(capsys, "users moved", f"{len(moved)} of {len(USERS)} users changed arm, all into control; "
+                                f"{len(between)} lie between the boundaries 0.5 and 0.8")
     assert all(after[user] == ARMS[child_for_point([0.8, 0.2], user_point(salt, user))] for user in USERS)
 
-    assert run(cluster, release.namespace, "promote", "challenger", capsys=capsys)[0] == 0
-    assert set(served_arms(release).values()) == {"challenger"}
-    assert run(cluster, release.namespace, "rollback", capsys=capsys)[0] == 0
-    assert set(served_arms(release).values()) == {"control"}
+    started = time.monotonic()
+    code, out, _ = run(cluster, release.namespace, "promote", "challenger", capsys=capsys)
+    show(capsys, f"funflix k8s promote challenger ({time.monotonic() - started:.1f} s)", out)
+    assert code == 0 and set(served_arms(release).values()) == {"challenger"}
+    started = time.monotonic()
+    code, out, _ = run(cluster, release.namespace, "rollback", capsys=capsys)
+    show(capsys, f"funflix k8s rollback ({time.monotonic() - started:.1f} s)", out)
+    assert code == 0 and set(served_arms(release).values()) == {"control"}
     assert router_state(release)[0]["split"] == "1,0"
     reasons = [(e["reason"], e["involvedObject"]["name"]) for e in our_events(release)]
     assert reasons[-3:] == [(r, f"{release.fullname}-ab-router") for r in ("SplitChanged", "Promoted", "RolledBack")]
@@ -290,7 +305,10 @@ def test_the_watch_promotes_a_winner_in_steps(cluster, release, engine, watcher,
     salt = start(cluster, release, capsys, baked_version)
     experiment = current_experiment(engine, salt)
     simulate(engine, experiment.id, salt, {"control": 0.05, "challenger": 0.15}, seed=1)
+    started = time.monotonic()
     seen = wait_for_split(release, "0,1")
+    show(capsys, f"the watch, a winning challenger ({time.monotonic() - started:.0f} s to 100%)",
+         "\n".join(line for line in watcher.read_text().splitlines() if "ramp:" in line))
     assert seen == ["0.5,0.5", "0.25,0.75", "0,1"]  # 50 -> 75 -> 100
     notes = router_state(release)[1]
     assert json.loads(notes[SPLIT_HISTORY])["splits"] == [[0.5, 0.5], [0.25, 0.75], [0.0, 1.0]]
@@ -302,7 +320,10 @@ def test_the_watch_rolls_a_loser_back_at_once(cluster, release, engine, watcher,
     salt = start(cluster, release, capsys, baked_version)
     experiment = current_experiment(engine, salt)
     simulate(engine, experiment.id, salt, {"control": 0.15, "challenger": 0.05}, seed=2)
+    started = time.monotonic()
     assert wait_for_split(release, "1,0") == ["0.5,0.5", "1,0"]
+    show(capsys, f"the watch, a losing challenger ({time.monotonic() - started:.0f} s to the rollback)",
+         "\n".join(line for line in watcher.read_text().splitlines() if "rollback:" in line))
     rollbacks = [e for e in our_events(release) if e["reason"] == "RolledBack"]
     assert "verdict stop: harm for challenger" in rollbacks[-1]["message"]
 
@@ -316,6 +337,9 @@ def test_the_watch_leaves_an_a_a_test_alone(cluster, release, engine, watcher, b
     time.sleep(30)  # about 15 readings
     assert router_state(release)[0]["split"] == "0.5,0.5"
     assert "hold: verdict keep running (12000 impressions analysed)" in watcher.read_text()
+    code, out, _ = run(cluster, release.namespace, "status", "--db-url", release.database_url(), capsys=capsys)
+    show(capsys, "funflix k8s status --db-url URL (an A/A test)", out)
+    assert code == 0 and "verdict: keep running" in out
 
 
 def test_the_charts_controller_pod_reads_the_verdict_in_the_cluster(cluster, release, values):
