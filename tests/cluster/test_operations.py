@@ -186,7 +186,7 @@ def test_a_write_from_a_stale_resource_version_is_retried_not_overwritten(releas
         return obj
 
     _, conflicts = patch_safely(read_then_someone_writes, target.patch,
-                                      lambda obj: target.annotation_ops(obj, {"funflix.io/probe": "1"}))
+                                lambda obj: target.annotation_ops(obj, {"funflix.io/probe": "1"}))
     assert conflicts == 1 and len(reads) == 2 and reads[0] != reads[1]
     notes = router_state(release)[1]
     assert notes["team.example/owner"] == "alice" and notes["funflix.io/probe"] == "1"
@@ -235,7 +235,7 @@ def simulate(engine, experiment_id: str, salt: str, ctr: dict[str, float], users
              per_user: int = 4, seed: int = 0) -> None:
     """Closed impressions of ``users`` users, each served by the arm the sticky router gives them at 50/50."""
     rng = np.random.default_rng(seed)
-    now = store.utcnow() - timedelta(minutes=30)
+    now = store.utcnow() - timedelta(minutes=60)  # 12,000 rows 0.2 s apart: all in the past
     rows = []
     for user in range(100_000 + seed * users, 100_000 + (seed + 1) * users):
         arm = ARMS[child_for_point([0.5, 0.5], user_point(salt, user))]
