@@ -48,7 +48,8 @@ def test_bad_watch_settings_are_one_line_and_exit_2(capsys, tmp_path):
     code = cli.main(["k8s", "watch", "--steps", "0.5,0.9", "--db-url", f"sqlite:///{tmp_path}/s.db",
                      "--kubeconfig", str(tmp_path / "none")])
     err = capsys.readouterr().err
-    assert code == 2 and err == "funflix k8s: error: the last step must be 1.0 (the winner takes all traffic), got 0.9\n"
+    assert code == 2
+    assert err == "funflix k8s: error: the last step must be 1.0 (the winner takes all traffic), got 0.9\n"
 
 
 def test_no_cluster_is_one_line_and_exit_1(capsys, tmp_path):
