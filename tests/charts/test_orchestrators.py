@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from funflix import k8s
-from funflix.k8s_graph import GRAPH_NODE_LABEL, component_processes
+from funflix.k8s.graph import GRAPH_NODE_LABEL, component_processes
 
 from .manifests import env_of, find
 

@@ -53,7 +53,7 @@ def test_a_changed_pyproject_is_caught(tmp_path):
     """The checks above fail on a dependency the lock never saw, or on a tightened one."""
     text = (REPO_ROOT / "pyproject.toml").read_text()
     added = tmp_path / "added.toml"
-    added.write_text(text.replace('    "pyyaml>=6",\n', '    "pyyaml>=6",\n    "kubernetes>=31",\n'))
+    added.write_text(text.replace('    "pyyaml>=6",\n', '    "pyyaml>=6",\n    "kubernetes-asyncio>=31",\n'))
     tightened = tmp_path / "tightened.toml"
     tightened.write_text(text.replace('"gunicorn>=23"', '"gunicorn>=99"'))
     for pyproject in (added, tightened):

@@ -102,7 +102,7 @@ Suffixes of the chart's own objects, which arm names must not take in orchestrat
 */}}
 {{- define "funflix.reservedNames" -}}
 {{- list "website" "gateway" "experiment" "postgresql" "postgresql-hl" "database" "dashboard" "components"
-      "train" "traffic" "rules" "test-recommendation" | join "," }}
+      "train" "traffic" "rules" "test-recommendation" "controller" "retrain" | join "," }}
 {{- end }}
 
 {{/*

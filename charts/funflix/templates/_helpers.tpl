@@ -200,6 +200,12 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- if and .Values.models.train.enabled (not .Values.models.existingClaim) }}
 {{- fail "models.train.enabled: set models.existingClaim, the PersistentVolumeClaim the train Job writes the artifacts into" }}
 {{- end }}
+{{- if and .Values.retrain.enabled (not .Values.models.existingClaim) }}
+{{- fail "retrain.enabled: set models.existingClaim, the PersistentVolumeClaim the retraining CronJob writes new artifact versions into" }}
+{{- end }}
+{{- if and .Values.controller.enabled (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
+{{- fail "controller.enabled: set postgresql.enabled=true, database.url or database.existingSecret (the controller reads the verdict from the event store)" }}
+{{- end }}
 {{- if and .Values.movielens.existingClaim (not .Values.movielens.root) }}
 {{- fail "movielens.existingClaim: set movielens.root, where the claim (holding ml-latest-small/) is mounted" }}
 {{- end }}

@@ -1,4 +1,4 @@
-"""The graph's component processes as a cluster starts them, read from either rendering of the chart.
+"""The graph as the chart renders it: component processes, child order, the experiment both sides read.
 
 With ``orchestrator: seldon`` each componentSpec container runs with the environment Seldon's
 operator adds to it (the graph node's parameters in ``PREDICTIVE_UNIT_PARAMETERS``, ports, ids);
@@ -126,3 +126,56 @@ def child_order(docs: list[dict]) -> list[str]:
     container = gateways[0]["spec"]["template"]["spec"]["containers"][0]
     return [arg.removeprefix("--child=").split("=", 1)[0] for arg in container.get("command", [])
             if arg.startswith("--child=")]
+
+
+# ---- the experiment, as both sides read it
+
+def seldon_deployment(docs: list[dict]) -> dict:
+    found = [doc for doc in docs if doc.get("kind") == "SeldonDeployment"]
+    if len(found) != 1:
+        raise ValueError(f"expected one SeldonDeployment in the rendered chart, found {len(found)}")
+    return found[0]
+
+
+def rendered_experiment(docs: list[dict]) -> dict:
+    """What the chart gives the graph, in either orchestrator: the root's parameters (the A/B router's, or
+    the interleaving COMBINER's, which has no routing, salt or split) and the children's."""
+    processes = {process.name: process for process in component_processes(docs)}
+    routers = [process for process in processes.values() if process.service_type in ("ROUTER", "COMBINER")]
+    if len(routers) != 1:
+        raise ValueError(f"expected one ROUTER or COMBINER component in the rendered chart, found {len(routers)}")
+    params = routers[0].parameter_values
+    orchestrator = orchestrator_of(docs)
+    if orchestrator == "seldon":
+        predictor = seldon_deployment(docs)["spec"]["predictors"][0]
+        injection = {e["name"]: e.get("value") for e in predictor.get("svcOrchSpec", {}).get("env", [])
+                     }.get("SELDON_ENABLE_ROUTING_INJECTION")
+    else:
+        injection = "true"  # the Funflix gateway always injects meta.routing
+    return {
+        "orchestrator": orchestrator,
+        "router": routers[0].name,
+        "routing": params.get("mode"),
+        "salt": params.get("salt"),
+        "split": [float(s) for s in params.get("split", "").split(",") if s],
+        "arms": [{"name": name, **(processes[name].parameter_values if name in processes else {})}
+                 for name in child_order(docs)],
+        "routing_injection": injection,
+    }
+
+
+def experiment_mismatches(values: dict, docs: list[dict]) -> list[str]:
+    """Differences between the local stack's reading of ``experiment`` and the rendered graph."""
+    from funflix.serving.experiment_config import parse_experiment
+
+    config = parse_experiment(values.get("experiment"), source="values")
+    graph = rendered_experiment(docs)
+    expected = {
+        "router": config.root_node,
+        "arms": [{"name": a.name, "arm": a.name, "model": a.model, "version": a.version} for a in config.arms],
+    }
+    if config.design == "ab":  # an interleaving combiner has no routing, salt or split
+        expected.update(routing=config.routing, salt=config.salt, split=config.splits)
+    actual = dict(graph, arms=[{k: arm.get(k) for k in ("name", "arm", "model", "version")} for arm in graph["arms"]])
+    return [f"{key}: local stack reads {expected[key]!r}, chart renders {actual[key]!r}"
+            for key in expected if expected[key] != actual[key]]
