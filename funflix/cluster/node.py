@@ -233,7 +233,7 @@ class Cluster:
             f"--secure-port={ports['apiserver']}", f"--cert-dir={pki}", f"--token-auth-file={pki / 'tokens.csv'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--authorization-mode=AlwaysAllow", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            "--authorization-mode=Node,RBAC", "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
             f"--service-cluster-ip-range={configs.SERVICE_RANGE}", "--allow-privileged=true",
             "--kubelet-preferred-address-types=Hostname", "--profiling=false"])
         self._wait("kube-apiserver", lambda: self._api_ok("/readyz"), 60)

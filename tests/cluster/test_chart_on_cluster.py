@@ -18,7 +18,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 import requests
@@ -28,8 +27,7 @@ import yaml
 from funflix import cli, k8s
 from funflix.paths import REPO_ROOT
 
-from .chart_release import (POSTGRES_UID, EventStore, OutsidePrometheus, Release, install_seldon_crd,
-                            movielens_claim, release_values)
+from .chart_release import Release, install_seldon_crd, movielens_claim, release_values
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -67,46 +65,6 @@ def near(share: float, split: float) -> bool:
 @pytest.fixture(scope="module")
 def crd(cluster):
     install_seldon_crd(cluster)
-
-
-@pytest.fixture(scope="module")
-def chart_namespace(cluster):
-    name = f"chart-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-@pytest.fixture(scope="module")
-def values(cluster, cluster_images, chart_namespace, movielens_dir) -> dict:
-    claim = movielens_claim(cluster, chart_namespace, movielens_dir)
-    cluster.host_path_volume(f"pg-{chart_namespace}", size="1Gi", uid=POSTGRES_UID, gid=POSTGRES_UID)
-    return release_values(cluster_images, claim)
-
-
-@pytest.fixture(scope="module")
-def release(cluster, crd, chart_namespace, values, tmp_path_factory):
-    release = Release(cluster, chart_namespace, RELEASE, tmp_path_factory.mktemp("release"))
-    release.install_seconds = release.install(values)
-    print(f"\nhelm install --wait to all pods Ready: {release.install_seconds:.1f} s", flush=True)
-    return release
-
-
-@pytest.fixture(scope="module")
-def store(release):
-    events = EventStore(release.database_url())
-    yield events
-    events.dispose()
-
-
-@pytest.fixture(scope="module")
-def prometheus(cluster, release, values, tmp_path_factory):
-    rendered = k8s.documents(k8s.render(k8s.merge_values(values, {"metrics": {"prometheusRule": {"enabled": True}}}),
-                                        release=RELEASE, namespace=release.namespace))
-    rules = next(d for d in rendered if d["kind"] == "PrometheusRule")["spec"]
-    outside = OutsidePrometheus(cluster, release.namespace, tmp_path_factory.mktemp("prometheus"), rules).start()
-    yield outside
-    outside.stop()
 
 
 # ---- before anything is installed

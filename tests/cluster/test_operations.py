@@ -5,18 +5,18 @@ One release (``orchestrator: funflix``) serves the module, in this order: a spli
 rollback change the router's Deployment, its annotations and Events, and real traffic through the
 gateway, where only the users between the old and the new boundary change arm; a write computed from a
 stale resourceVersion is refused by the API server and retried from the fresh object, so the other write
-survives; then `funflix k8s watch` (reading every 2 s, no dwell), in three experiments one after another
-(each started with `funflix k8s start-experiment`: a new salt, the website rolled and registering the new
-identity), promotes a winning challenger in steps, rolls a losing one back at once, and leaves an A/A
-test alone; the three are stored and analysed apart. Their traffic is simulated in the event store
-itself: closed impressions of users routed by the router's own sticky hash, clicked at chosen rates, for
-the experiment the website registered (the click path through the website is the chart test's).
+survives; then `funflix k8s watch`, run by the chart's controller pod (reading every 2 s, no dwell), in
+three experiments one after another (each started with `funflix k8s start-experiment`: a new salt, the
+website rolled and registering the new identity), promotes a winning challenger in steps, rolls a losing
+one back at once, and leaves an A/A test alone; the three are stored and analysed apart. Their traffic is
+simulated in the event store itself: closed impressions of users routed by the router's own sticky hash,
+clicked at chosen rates, for the experiment the website registered (the click path through the website
+is the chart test's).
 
-The watch runs on the host with the cluster's kubeconfig: this cluster's API server listens on 127.0.0.1
-only and its ``kubernetes`` Service has no endpoints, so a pod reaches it only on the host's network. The
-chart's controller pod is then run that way (host network, the API server's address in its env, its
-ServiceAccount's token) to show the image, the in-cluster configuration and the database Secret at work.
-The API server here authorises everything (AlwaysAllow): the Role's limits are not exercised here.
+The API server enforces RBAC, so the controller acts only through its Role (checked verb by verb too).
+Its pod runs on the host network: this cluster's API server listens on 127.0.0.1 only and its
+``kubernetes`` Service has no endpoints, so the pod gets the API server's address in its env and
+otherwise uses the in-cluster configuration (its ServiceAccount's token) and the database Secret.
 A SeldonDeployment (stored and schema-checked by the API server, never reconciled: Seldon's operator
 cannot run here) has its router parameters patched the same way.
 """
@@ -24,8 +24,6 @@ cannot run here) has its router parameters patched the same way.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
@@ -43,36 +41,14 @@ from funflix.k8s.target import FunflixTarget, SeldonTarget
 from funflix.website import store
 from funflix.website.experiments import list_experiments
 
-from .chart_release import POSTGRES_UID, Release, install_seldon_crd, movielens_claim, release_values
+from .chart_release import Release, install_seldon_crd, movielens_claim, release_values
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 RELEASE = "ops"
 ARMS = ("control", "challenger")
 USERS = range(1, 301)
-WATCH = ["--interval", "2", "--dwell", "0", "--steps", "0.5,0.75,1"]
-
-
-@pytest.fixture(scope="module")
-def ops_namespace(cluster):
-    name = f"ops-{uuid.uuid4().hex[:6]}"
-    cluster.kubectl("create", "namespace", name)
-    yield name
-    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-@pytest.fixture(scope="module")
-def values(cluster, cluster_images, ops_namespace, movielens_dir) -> dict:
-    claim = movielens_claim(cluster, ops_namespace, movielens_dir)
-    cluster.host_path_volume(f"pg-{ops_namespace}", size="1Gi", uid=POSTGRES_UID, gid=POSTGRES_UID)
-    return release_values(cluster_images, claim)
-
-
-@pytest.fixture(scope="module")
-def release(cluster, ops_namespace, values, tmp_path_factory):
-    release = Release(cluster, ops_namespace, RELEASE, tmp_path_factory.mktemp("release"))
-    release.install(values)
-    return release
+CONTROLLER = {"enabled": True, "interval": 2, "dwell": 0, "steps": [0.5, 0.75, 1]}
 
 
 @pytest.fixture(scope="module")
@@ -200,17 +176,17 @@ def test_status_reads_the_deployed_experiment(cluster, release, capsys):
     assert status["models"]["challenger"]["model"] == "challenger" and status["frozen"] is False
 
 
-def test_a_seldon_deployments_router_parameters_are_patched(cluster, ops_namespace, capsys):
+def test_a_seldon_deployments_router_parameters_are_patched(cluster, chart_namespace, capsys):
     """Seldon's operator cannot run here: the object changes as intended, the rollout is not awaited."""
     install_seldon_crd(cluster)
-    docs = k8s.documents(k8s.render(k8s.load_values(), release="sd", namespace=ops_namespace))
+    docs = k8s.documents(k8s.render(k8s.load_values(), release="sd", namespace=chart_namespace))
     sdep = next(d for d in docs if d["kind"] == "SeldonDeployment")
-    sdep["metadata"]["namespace"] = ops_namespace
+    sdep["metadata"]["namespace"] = chart_namespace
     cluster.apply(sdep)
     code = cli.main(["k8s", "split", "control=0.3", "challenger=0.7", "--no-wait", "--kubeconfig",
-                     str(cluster.kubeconfig), "--namespace", ops_namespace, "--release", "sd"])
+                     str(cluster.kubeconfig), "--namespace", chart_namespace, "--release", "sd"])
     assert code == 0
-    stored = SeldonTarget(connect(str(cluster.kubeconfig)), ops_namespace, "sd")
+    stored = SeldonTarget(connect(str(cluster.kubeconfig)), chart_namespace, "sd")
     now = deployed(stored, stored.read())
     assert (now.orchestrator, now.split, now.history) == ("seldon", (0.3, 0.7), ((0.5, 0.5), (0.3, 0.7)))
     graph = stored.read()["spec"]["predictors"][0]["graph"]
@@ -278,17 +254,36 @@ def engine(release):
     events.dispose()
 
 
+def controller_objects(cluster, release, values) -> list[dict]:
+    """The chart's controller objects, its pod on the host network (see the module doc), reading every 2 s
+    and ramping with no dwell."""
+    docs = k8s.documents(k8s.render(k8s.merge_values(values, {"controller": CONTROLLER}), release=RELEASE,
+                                    namespace=release.namespace))
+    controller = [d for d in docs if d["metadata"]["name"] == f"{release.fullname}-controller"]
+    assert sorted(d["kind"] for d in controller) == ["Deployment", "Role", "RoleBinding", "ServiceAccount"]
+    host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
+    for doc in controller:
+        doc["metadata"]["namespace"] = release.namespace
+        if doc["kind"] == "Deployment":
+            pod = doc["spec"]["template"]["spec"]
+            pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
+            pod["containers"][0]["env"] += [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
+                                            {"name": "KUBERNETES_SERVICE_PORT", "value": port}]
+    return controller
+
+
 @pytest.fixture(scope="module")
-def watcher(cluster, release, tmp_path_factory):
-    """`funflix k8s watch` as a process on the host, for the rest of the module; yields its log file."""
-    log = tmp_path_factory.mktemp("watch") / "watch.log"
-    command = [sys.executable, "-m", "funflix.cli", "k8s", "watch", "--kubeconfig", str(cluster.kubeconfig),
-               "--namespace", release.namespace, "--release", RELEASE, "--db-url", release.database_url(), *WATCH]
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    yield log
-    process.terminate()
-    process.wait(timeout=30)
+def watcher(cluster, release, values):
+    """`funflix k8s watch` in the chart's controller pod, as its ServiceAccount (the API server enforces
+    RBAC: only what the chart's Role allows), for the rest of the module; yields a reader of its log."""
+    cluster.apply(*controller_objects(cluster, release, values))
+    cluster.wait_rollout(f"deployment/{release.fullname}-controller", release.namespace)
+
+    def log() -> str:
+        return cluster.kubectl("logs", "-n", release.namespace, f"deployment/{release.fullname}-controller",
+                               check=False).stdout
+
+    return log
 
 
 @pytest.fixture(scope="module")
@@ -308,7 +303,7 @@ def test_the_watch_promotes_a_winner_in_steps(cluster, release, engine, watcher,
     started = time.monotonic()
     seen = wait_for_split(release, "0,1")
     show(capsys, f"the watch, a winning challenger ({time.monotonic() - started:.0f} s to 100%)",
-         "\n".join(line for line in watcher.read_text().splitlines() if "ramp:" in line))
+         "\n".join(line for line in watcher().splitlines() if "ramp:" in line))
     assert seen == ["0.5,0.5", "0.25,0.75", "0,1"]  # 50 -> 75 -> 100
     notes = router_state(release)[1]
     assert json.loads(notes[SPLIT_HISTORY])["splits"] == [[0.5, 0.5], [0.25, 0.75], [0.0, 1.0]]
@@ -323,7 +318,7 @@ def test_the_watch_rolls_a_loser_back_at_once(cluster, release, engine, watcher,
     started = time.monotonic()
     assert wait_for_split(release, "1,0") == ["0.5,0.5", "1,0"]
     show(capsys, f"the watch, a losing challenger ({time.monotonic() - started:.0f} s to the rollback)",
-         "\n".join(line for line in watcher.read_text().splitlines() if "rollback:" in line))
+         "\n".join(line for line in watcher().splitlines() if "rollback:" in line))
     rollbacks = [e for e in our_events(release) if e["reason"] == "RolledBack"]
     assert "verdict stop: harm for challenger" in rollbacks[-1]["message"]
 
@@ -336,35 +331,28 @@ def test_the_watch_leaves_an_a_a_test_alone(cluster, release, engine, watcher, b
     simulate(engine, experiment.id, salt, {"control": 0.1, "challenger": 0.1}, seed=3)
     time.sleep(30)  # about 15 readings
     assert router_state(release)[0]["split"] == "0.5,0.5"
-    assert "hold: verdict keep running (12000 impressions analysed)" in watcher.read_text()
+    assert "hold: verdict keep running (12000 impressions analysed)" in watcher()
     code, out, _ = run(cluster, release.namespace, "status", "--db-url", release.database_url(), capsys=capsys)
     show(capsys, "funflix k8s status --db-url URL (an A/A test)", out)
     assert code == 0 and "verdict: keep running" in out
 
 
-def test_the_charts_controller_pod_reads_the_verdict_in_the_cluster(cluster, release, values):
-    """The controller objects as the chart renders them, the pod on the host network (see the module doc)."""
-    docs = k8s.documents(k8s.render(k8s.apply_set(values, "controller.enabled=true"), release=RELEASE,
-                                    namespace=release.namespace))
-    controller = [d for d in docs if d["metadata"]["name"] == f"{release.fullname}-controller"]
-    assert sorted(d["kind"] for d in controller) == ["Deployment", "Role", "RoleBinding", "ServiceAccount"]
-    host, port = cluster.server.removeprefix("https://").rsplit(":", 1)
-    for doc in controller:
-        doc["metadata"]["namespace"] = release.namespace
-        if doc["kind"] == "Deployment":
-            pod = doc["spec"]["template"]["spec"]
-            pod.update(hostNetwork=True, dnsPolicy="ClusterFirstWithHostNet")
-            pod["containers"][0]["env"] += [{"name": "KUBERNETES_SERVICE_HOST", "value": host},
-                                            {"name": "KUBERNETES_SERVICE_PORT", "value": port}]
-    cluster.apply(*controller)
-    cluster.wait_rollout(f"deployment/{release.fullname}-controller", release.namespace)
-    deadline, logs = time.monotonic() + 120, ""
-    while "impressions analysed" not in logs and time.monotonic() < deadline:
-        time.sleep(3)
-        logs = cluster.kubectl("logs", "-n", release.namespace, f"deployment/{release.fullname}-controller",
-                               check=False).stdout
-    assert "hold: verdict keep running (12000 impressions analysed)" in logs, logs[-2000:]
-    assert router_state(release)[0]["split"] == "0.5,0.5"
+@pytest.mark.parametrize("verb, resource, allowed", [
+    ("patch", "deployment/{fullname}-ab-router", True),
+    ("patch", "configmap/{fullname}-experiment", True),
+    ("create", "events", True),
+    ("list", "pods", True),
+    ("patch", "deployment/{fullname}-website", False),
+    ("delete", "deployment/{fullname}-ab-router", False),
+    ("get", "secrets", False),
+    ("create", "pods", False),
+    ("patch", "configmap/{fullname}-dashboard", False),
+])
+def test_the_controllers_role_allows_only_what_the_watch_needs(cluster, release, watcher, verb, resource, allowed):
+    account = f"system:serviceaccount:{release.namespace}:{release.fullname}-controller"
+    done = cluster.kubectl("auth", "can-i", verb, resource.format(fullname=release.fullname), "--as", account,
+                           "-n", release.namespace, check=False)
+    assert done.stdout.strip() == ("yes" if allowed else "no"), done.stdout + done.stderr
 
 
 def test_consecutive_experiments_are_stored_and_analysed_apart(cluster, release, engine, capsys):
@@ -380,27 +368,27 @@ def test_consecutive_experiments_are_stored_and_analysed_apart(cluster, release,
         assert sum(a["impressions"] for a in result["arms"]) == 3000 * 4  # exactly its own rows
 
 
-def test_the_retraining_cronjobs_job_publishes_a_new_version(cluster, cluster_images, ops_namespace, movielens_dir):
+def test_the_retraining_cronjobs_job_publishes_a_new_version(cluster, cluster_images, chart_namespace, movielens_dir):
     """The CronJob as the chart renders it for this 1.20 cluster (batch/v1beta1); its jobTemplate run once
     as a Job: `funflix train --publish --quick` writes a new challenger version into the claim, moves
     LATEST to it, and logs the run to MLflow's file store beside it."""
-    folder = cluster.host_path_volume(f"retrain-{ops_namespace}", size="1Gi", uid=1000, gid=1000)
+    folder = cluster.host_path_volume(f"retrain-{chart_namespace}", size="1Gi", uid=1000, gid=1000)
     cluster.apply({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                   "metadata": {"name": "models", "namespace": ops_namespace},
+                   "metadata": {"name": "models", "namespace": chart_namespace},
                    "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
-                            "volumeName": f"retrain-{ops_namespace}", "resources": {"requests": {"storage": "1Gi"}}}})
-    values = release_values(cluster_images, movielens_claim(cluster, ops_namespace, movielens_dir))
+                            "volumeName": f"retrain-{chart_namespace}", "resources": {"requests": {"storage": "1Gi"}}}})
+    values = release_values(cluster_images, movielens_claim(cluster, chart_namespace, movielens_dir))
     for assignment in ("models.existingClaim=models", "retrain.enabled=true", "retrain.args=[--quick]"):
         values = k8s.apply_set(values, assignment)
-    docs = k8s.documents(k8s.render(values, release="rt", namespace=ops_namespace, kube_version="1.20"))
+    docs = k8s.documents(k8s.render(values, release="rt", namespace=chart_namespace, kube_version="1.20"))
     cron = next(d for d in docs if d["kind"] == "CronJob")
     assert cron["apiVersion"] == "batch/v1beta1"
-    cron["metadata"]["namespace"] = ops_namespace
+    cron["metadata"]["namespace"] = chart_namespace
     cluster.apply(cron)  # accepted by the API server as rendered
     job = {"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": "retrain-now", "namespace": ops_namespace}, "spec": cron["spec"]["jobTemplate"]["spec"]}
+           "metadata": {"name": "retrain-now", "namespace": chart_namespace}, "spec": cron["spec"]["jobTemplate"]["spec"]}
     cluster.apply(job)
-    Release(cluster, ops_namespace, "rt", folder).wait_job("retrain-now", timeout=600)
+    Release(cluster, chart_namespace, "rt", folder).wait_job("retrain-now", timeout=600)
     version = (folder / "challenger" / "LATEST").read_text().strip()
     assert (folder / "challenger" / version / "arrays.npz").is_file()
     assert list((folder / "mlruns").rglob("meta.yaml")), "no MLflow run in the claim's file store"
