@@ -18,6 +18,8 @@ import time
 
 import yaml
 
+from funflix.serving.experiment_config import COMBINER_NODE
+
 from .api import JSON_PATCH, ApiError, annotation_ops, call, patch_safely, pointer
 from .graph import GRAPH_NODE_LABEL, PARAMETERS_ENV
 
@@ -31,6 +33,14 @@ def _one(items: list, what: str) -> dict:
     if len(items) != 1:
         raise ApiError(f"expected one {what}, found {len(items)}")
     return items[0]
+
+
+def interleaving_refused(release: str, namespace: str) -> ApiError:
+    """The operations act on an A/B router's split; an interleaving experiment has none."""
+    return ApiError(f"release {release} in {namespace} runs an interleaving experiment (experiment.design: "
+                    "interleaving): every list holds both arms' items, so there is no split to read, change, ramp "
+                    "or roll back. Read its preference with `funflix analyze --design interleaving`, then A/B-test "
+                    "the preferred ranker: helm upgrade with --set experiment.design=ab")
 
 
 def param_dict(parameters: list[dict]) -> dict[str, str]:
@@ -130,7 +140,13 @@ class FunflixTarget(Target):
     orchestrator = "funflix"
 
     def read(self) -> dict:
-        return self.deployment(**{GRAPH_NODE_LABEL: ROUTER_NODE})
+        routers = call(self.apps.list_namespaced_deployment, self.namespace,
+                       label_selector=self.selector(**{GRAPH_NODE_LABEL: ROUTER_NODE})).items
+        if not routers and call(self.apps.list_namespaced_deployment, self.namespace,
+                                label_selector=self.selector(**{GRAPH_NODE_LABEL: COMBINER_NODE})).items:
+            raise interleaving_refused(self.release, self.namespace)
+        return self.plain(_one(routers, f"Deployment with {self.selector(**{GRAPH_NODE_LABEL: ROUTER_NODE})} "
+                                        f"in {self.namespace}"))
 
     @staticmethod
     def _env(deployment: dict) -> list[dict]:
@@ -220,7 +236,10 @@ class SeldonTarget(Target):
     def read(self) -> dict:
         found = call(self.custom.list_namespaced_custom_object, *SELDON[:2], self.namespace, SELDON[2],
                      label_selector=self.selector())
-        return _one(found["items"], f"SeldonDeployment of release {self.release} in {self.namespace}")
+        sdep = _one(found["items"], f"SeldonDeployment of release {self.release} in {self.namespace}")
+        if sdep["spec"]["predictors"][0]["graph"].get("type") == "COMBINER":
+            raise interleaving_refused(self.release, self.namespace)
+        return sdep
 
     def router_parameters(self, obj: dict) -> dict[str, str]:
         return param_dict(obj["spec"]["predictors"][0]["graph"].get("parameters", []))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -264,3 +265,28 @@ def test_gateway_serves_its_metrics_and_on_the_charts_metrics_port_apart(deploye
         metrics = requests.get(f"{base}/prometheus", timeout=5)
         assert metrics.status_code == 200
         assert "funflix_gateway_requests_total{" in metrics.text and 'endpoint="predictions"' in metrics.text
+
+
+@pytest.mark.parametrize("orchestrator", ["seldon", "funflix"])
+def test_a_component_stops_when_the_kubelet_signals_it(tmp_path, orchestrator):
+    """The kubelet stops a container with SIGTERM to its first process only, and SIGKILLs it after the pod's
+    grace period (30 s). seldon-core-microservice then waits on its gRPC server process, which the signal
+    never reaches: a component must not start one (REST only), or every rollout and pod deletion waits 30 s."""
+    docs = k8s.documents(k8s.render(k8s.load_values(sets=[f"orchestrator={orchestrator}"])))
+    router = component_processes(docs)[0]
+    http, grpc, metrics = (free_port_block(3) + i for i in range(3))
+    env = {**os.environ, **router.env, **dict(zip(PORT_ENV, map(str, (http, http, grpc, metrics)))),
+           "FUNFLIX_HOME": str(tmp_path), "PATH": f"{serving_bin()}:{os.environ['PATH']}"}
+    process = ManagedProcess("router", list(router.command), tmp_path / "router.log",
+                             f"http://127.0.0.1:{http}/health/ping", env=env)
+    process.start()
+    try:
+        process.wait_healthy(time.monotonic() + 120)
+        process.process.send_signal(signal.SIGTERM)  # the first process only, as the kubelet does
+        try:
+            code = process.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the router ignored SIGTERM for 20 s:\n{process.log_tail()}")
+        assert code == 0, process.log_tail()
+    finally:
+        process.kill()

@@ -226,6 +226,8 @@ def test_traffic_job_drives_the_website_service_with_the_values(helm):
     (["retrain.enabled=true"], "retrain.enabled: set models.existingClaim"),
     (["controller.enabled=true", "postgresql.enabled=false", "website.enabled=false", "model.sharedLedger=false"],
      "controller.enabled: set postgresql.enabled=true"),
+    (["controller.enabled=true", "experiment.design=interleaving"],
+     "controller.enabled: the controller ramps an A/B split, and experiment.design interleaving has none"),
     (["controller.steps=[0.5,1.5]"], "controller.steps.1: Must be less than or equal to 1"),
     (["controller.decision=peek"], "controller.decision: controller.decision must be one of the following"),
     (["controller.threshold=0"], "controller.threshold: Must be greater than or equal to 1"),

@@ -5,7 +5,8 @@ arms'; simulated users (the chart's traffic Job) browse the website, which store
 each click is credited to the team that drafted the clicked item exactly once, in the arms' shared
 ledger (PostgreSQL) and in the team counters an outside Prometheus scrapes; feedback re-posted many times
 at once (an outbox retry, a second broadcast) changes nothing; ``funflix analyze --design interleaving``
-reads the cluster's store.
+reads the cluster's store; the split operations (``funflix k8s split/promote/rollback/status``) refuse an
+interleaving release, funflix or Seldon, by name (it has no split).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from funflix import k8s
+from funflix import cli, k8s
 from funflix.paths import REPO_ROOT
 
-from .chart_release import SCRAPE_SECONDS
+from .chart_release import SCRAPE_SECONDS, install_seldon_crd
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -113,3 +114,28 @@ def test_funflix_analyze_reads_the_clusters_interleaved_store(release, traffic):
     result = json.loads(done.stdout)
     assert result["design"] == "interleaving" and result["impressions"] == traffic["interleaver"][0]
     assert sum(result["team_clicks"].values()) == traffic["interleaver"][1]
+
+
+@pytest.mark.parametrize("action", [["split", "control=0.8", "challenger=0.2"], ["promote", "challenger"],
+                                    ["rollback"], ["status"]])
+def test_the_split_operations_refuse_an_interleaving_release_by_name(cluster, release, action, capsys):
+    code = cli.main(["k8s", *action, "--kubeconfig", str(cluster.kubeconfig), "--namespace", release.namespace,
+                     "--release", RELEASE])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"release {RELEASE} in {release.namespace} runs an interleaving experiment" in err
+    assert "funflix analyze --design interleaving" in err and "Traceback" not in err
+
+
+def test_a_seldon_deployments_combiner_graph_is_refused_too(cluster, namespace, capsys):
+    """Seldon's operator cannot run here: the SeldonDeployment is stored (schema-checked), never reconciled."""
+    install_seldon_crd(cluster)
+    docs = k8s.documents(k8s.render(k8s.merge_values(k8s.load_values(), EXTRA_VALUES), release="sd",
+                                    namespace=namespace))
+    sdep = next(d for d in docs if d["kind"] == "SeldonDeployment")
+    sdep["metadata"]["namespace"] = namespace
+    cluster.apply(sdep)
+    code = cli.main(["k8s", "split", "control=0.8", "challenger=0.2", "--kubeconfig", str(cluster.kubeconfig),
+                     "--namespace", namespace, "--release", "sd"])
+    assert code == 1
+    assert f"release sd in {namespace} runs an interleaving experiment" in capsys.readouterr().err

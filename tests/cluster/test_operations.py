@@ -163,7 +163,8 @@ def test_a_write_from_a_stale_resource_version_is_retried_not_overwritten(releas
 
     _, conflicts = patch_safely(read_then_someone_writes, target.patch,
                                 lambda obj: target.annotation_ops(obj, {"funflix.io/probe": "1"}))
-    assert conflicts == 1 and len(reads) == 2 and reads[0] != reads[1]
+    # the Deployment controller may write the status in between too: each conflict is one more fresh read
+    assert conflicts >= 1 and len(reads) == conflicts + 1 and reads[0] != reads[1]
     notes = router_state(release)[1]
     assert notes["team.example/owner"] == "alice" and notes["funflix.io/probe"] == "1"
 
@@ -286,6 +287,18 @@ def watcher(cluster, release, values):
     return log
 
 
+def watch_lines(watcher, marker: str, until: str, timeout: float = 180) -> str:
+    """The watch's log lines holding ``marker``, once one holds ``until`` (it logs an action after its
+    rollout, so after the split the test saw)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [line for line in watcher().splitlines() if marker in line]
+        if any(until in line for line in lines):
+            return "\n".join(lines)
+        assert time.monotonic() < deadline, f"no {until!r} in the watch's log:\n{watcher()[-2000:]}"
+        time.sleep(1)
+
+
 @pytest.fixture(scope="module")
 def baked_version(release) -> str:
     """The challenger's artifact version baked into the image (the arms serve 'latest' of it)."""
@@ -303,7 +316,7 @@ def test_the_watch_promotes_a_winner_in_steps(cluster, release, engine, watcher,
     started = time.monotonic()
     seen = wait_for_split(release, "0,1")
     show(capsys, f"the watch, a winning challenger ({time.monotonic() - started:.0f} s to 100%)",
-         "\n".join(line for line in watcher().splitlines() if "ramp:" in line))
+         watch_lines(watcher, "ramp:", "100% of traffic"))
     assert seen == ["0.5,0.5", "0.25,0.75", "0,1"]  # 50 -> 75 -> 100
     notes = router_state(release)[1]
     assert json.loads(notes[SPLIT_HISTORY])["splits"] == [[0.5, 0.5], [0.25, 0.75], [0.0, 1.0]]
@@ -318,7 +331,7 @@ def test_the_watch_rolls_a_loser_back_at_once(cluster, release, engine, watcher,
     started = time.monotonic()
     assert wait_for_split(release, "1,0") == ["0.5,0.5", "1,0"]
     show(capsys, f"the watch, a losing challenger ({time.monotonic() - started:.0f} s to the rollback)",
-         "\n".join(line for line in watcher().splitlines() if "rollback:" in line))
+         watch_lines(watcher, "rollback:", "rollback:"))
     rollbacks = [e for e in our_events(release) if e["reason"] == "RolledBack"]
     assert "verdict stop: harm for challenger" in rollbacks[-1]["message"]
 

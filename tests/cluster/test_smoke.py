@@ -48,6 +48,7 @@ def test_serving_component_answers_by_service_name_from_another_pod(cluster, clu
                   workloads.idle_web_client("client", namespace, web))
     cluster.wait_rollout("deployment/control", namespace)
     cluster.wait_rollout("deployment/client", namespace)
+    workloads.wait_reachable(cluster, namespace, "control")
 
     baked = dict(pair.split("=") for pair in
                  json.loads(images.archive("funflix-serving").with_suffix(".json").read_text())["models"].split(","))
@@ -91,9 +92,11 @@ def test_postgres_on_a_host_path_volume_keeps_data_across_pods(cluster, cluster_
         return cluster.kubectl("exec", "-n", namespace, "deployment/client", "--", "python3", "-c", query,
                                *statements, timeout=60).stdout.strip()
 
+    workloads.wait_reachable(cluster, namespace, "postgres")
     assert sql("CREATE TABLE kept (n int)", "INSERT INTO kept VALUES (7)") == "ok"
     assert (folder / "pgdata" / "PG_VERSION").is_file()
     cluster.kubectl("delete", "pod", "-n", namespace, "-l", "app.kubernetes.io/name=postgres", "--wait=true")
     cluster.kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod", "-l", "app.kubernetes.io/name=postgres",
                     "--timeout=120s", timeout=130)
+    workloads.wait_reachable(cluster, namespace, "postgres")
     assert sql("SELECT n FROM kept") == "[(7,)]"

@@ -1,9 +1,11 @@
-"""Pod specs for the smoke tests: every pod runs hardened (non-root, read-only root, no capabilities,
-seccomp RuntimeDefault), as the chart's pods must."""
+"""Pod specs for the smoke tests, and a wait for a Service: every pod runs hardened (non-root, read-only
+root, no capabilities, seccomp RuntimeDefault), as the chart's pods must."""
 
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 SERVING_PORT = 9000
 
@@ -80,3 +82,18 @@ def postgres(name: str, namespace: str, image: str, claim: str, password: str) -
     svc = service(name, namespace, 5432)
     svc["spec"]["ports"] = [{"name": "postgresql", "port": 5432, "targetPort": 5432}]
     return [pvc, deployment(name, namespace, pod), svc]
+
+
+def wait_reachable(cluster, namespace: str, service: str, timeout: float = 60) -> None:
+    """Until the host reaches ``service``'s ClusterIP: kube-proxy programs a new endpoint a moment after
+    its pod is Ready, and until then a connection is refused (the host goes through the same rules as pods)."""
+    spec = json.loads(cluster.kubectl("get", "service", service, "-n", namespace, "-o", "json").stdout)["spec"]
+    address = (spec["clusterIP"], spec["ports"][0]["port"])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(address, timeout=2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"Service {service} ({address}) unreachable after {timeout:.0f} s"
+            time.sleep(0.5)

@@ -206,6 +206,9 @@ Checks values.schema.json cannot express: splits sum to 1, unique arm names, a u
 {{- if and .Values.controller.enabled (not .Values.postgresql.enabled) (not .Values.database.url) (not .Values.database.existingSecret) }}
 {{- fail "controller.enabled: set postgresql.enabled=true, database.url or database.existingSecret (the controller reads the verdict from the event store)" }}
 {{- end }}
+{{- if and .Values.controller.enabled (eq (.Values.experiment.design | default "ab") "interleaving") }}
+{{- fail "controller.enabled: the controller ramps an A/B split, and experiment.design interleaving has none (read its preference with funflix analyze --design interleaving, then A/B-test the preferred ranker)" }}
+{{- end }}
 {{- if and .Values.movielens.existingClaim (not .Values.movielens.root) }}
 {{- fail "movielens.existingClaim: set movielens.root, where the claim (holding ml-latest-small/) is mounted" }}
 {{- end }}
@@ -291,6 +294,10 @@ spec:
           value: {{ $node.workers | quote }}
         - name: GUNICORN_THREADS
           value: {{ $node.threads | quote }}
+        # REST only: seldon-core-microservice waits on its gRPC server process, which the kubelet's SIGTERM
+        # never reaches, so with one every pod took its whole grace period (30 s) to stop
+        - name: GRPC_WORKERS
+          value: "0"
         - name: FUNFLIX_HOME
           value: /var/lib/funflix
         - name: OPENBLAS_NUM_THREADS
