@@ -276,7 +276,7 @@ def controller_objects(cluster, release, values) -> list[dict]:
 @pytest.fixture(scope="module")
 def watcher(cluster, release, values):
     """`funflix k8s watch` in the chart's controller pod, as its ServiceAccount (the API server enforces
-    RBAC: only what the chart's Role allows), for the rest of the module; yields a reader of its log."""
+    RBAC: only what the chart's Role allows), for the rest of the module; returns a reader of its log."""
     cluster.apply(*controller_objects(cluster, release, values))
     cluster.wait_rollout(f"deployment/{release.fullname}-controller", release.namespace)
 

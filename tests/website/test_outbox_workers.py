@@ -59,9 +59,12 @@ def site(tmp_path, movielens_dir):
         (tmp_path / "multiproc").mkdir()
         env = {"FUNFLIX_HOME": str(tmp_path / "home"), "FUNFLIX_GATEWAY_URL": peer.url, "FUNFLIX_DATABASE_URL": database,
                "FUNFLIX_MOVIELENS_PATH": str(movielens_dir), "FUNFLIX_MODELS_ROOT": str(tmp_path / "no-models"),
-               "FUNFLIX_HOUSEKEEPING_INTERVAL": "0.2", "FUNFLIX_FEEDBACK_TIMEOUT": "0.5",
-               # a lease of 1.5 s: a batch of rows claimed at once would outlive it (0.3 s per post)
-               "FUNFLIX_FEEDBACK_LEASE": "1.5", "FUNFLIX_EXPERIMENT_CACHE_SECONDS": "0",
+               "FUNFLIX_HOUSEKEEPING_INTERVAL": "0.2", "FUNFLIX_FEEDBACK_TIMEOUT": "1.2",
+               # a loaded machine must not turn rows into fallbacks (they have no feedback to post)
+               "FUNFLIX_GATEWAY_TIMEOUT": "5",
+               # a lease of 2.5 s: a batch of rows claimed at once would outlive it (0.3 s per post); a post that
+               # times out on a loaded machine is retried, and each row still reaches the peer once
+               "FUNFLIX_FEEDBACK_LEASE": "2.5", "FUNFLIX_EXPERIMENT_CACHE_SECONDS": "0",
                "prometheus_multiproc_dir": str(tmp_path / "multiproc")}
         command = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "8",
                    "funflix.website:create_app()"]
@@ -85,13 +88,26 @@ def _undelivered(database: str) -> int:
     return sum(n for (_, _, state), n in counts.items() if state in (store.PENDING, store.SENDING))
 
 
+def _feedback_states(database: str) -> dict:
+    """Feedback rows by (arm, reward, state) and impressions by status, for a failure's message."""
+    engine = sa.create_engine(database)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT status, count(*) FROM impressions GROUP BY status")).all()
+            return {"feedback": dict(store.feedback_counts(conn)), "impressions": dict(rows)}
+    finally:
+        engine.dispose()
+
+
 def test_two_workers_post_each_row_once_and_dead_letter_refusals(site):
     url, peer, database = site["url"], site["peer"], site["database"]
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda member: _visit(url, member), MEMBERS))
     deadline = time.monotonic() + 60
     while _undelivered(database) or len(peer.feedback) + len(peer.refused) < 2 * len(MEMBERS):
-        assert time.monotonic() < deadline, f"{_undelivered(database)} rows still undelivered"
+        assert time.monotonic() < deadline, (f"{_undelivered(database)} rows still undelivered; the peer got "
+                                             f"{len(peer.feedback)} + {len(peer.refused)} refused; the store: "
+                                             f"{_feedback_states(database)}")
         time.sleep(0.2)
 
     posted = Counter(body["response"]["meta"]["puid"] for body in peer.feedback + peer.refused)
@@ -105,7 +121,6 @@ def test_two_workers_post_each_row_once_and_dead_letter_refusals(site):
     metrics = requests.get(f"{url}/metrics", timeout=5).text  # summed over both workers' files
     assert _metric(metrics, "funflix_website_feedback_posts_total", outcome="dead") == len(dead)
     assert _metric(metrics, "funflix_website_feedback_posts_total", outcome="sent") == len(frame) - len(dead)
-    assert _metric(metrics, "funflix_website_feedback_posts_total", outcome="failed") == 0
     assert _metric(metrics, "funflix_website_feedback_outbox", state="dead") == len(dead)
     for arm, rows in frame.groupby("arm"):
         assert _metric(metrics, "funflix_website_impressions_total", arm=arm) == len(rows)
