@@ -139,9 +139,15 @@ def load_source(db_url: str | None, csv: str | None, experiment: str | None = No
             raise ValueError(f"cannot read {csv} as CSV: {str(exc).splitlines()[0]}") from None
     from funflix.website.store import load_impressions
 
+    return read_event_store(db_url, lambda: load_impressions(db_url, experiment))
+
+
+def read_event_store(db_url: str | None, read):
+    """``read()``, with SQLAlchemy's errors (a bad URL, an unreachable database: a user's mistake) as one
+    ValueError naming the store."""
     try:
-        return load_impressions(db_url, experiment)
-    except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
+        return read()
+    except Exception as exc:
         if type(exc).__module__.startswith("sqlalchemy"):
             raise ValueError(f"cannot read the event store at {db_url or 'the default URL'}: "
                              f"{str(exc).splitlines()[0]}") from None

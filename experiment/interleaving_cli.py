@@ -25,7 +25,9 @@ def read_store(db_url: str | None, experiment: str | None = None):
     from funflix.website import store
     from funflix.website.experiments import find_experiment
 
-    try:
+    from .cli import read_event_store
+
+    def read():
         engine = store.open_existing(db_url)
         try:
             with engine.execution_options(readonly=True).connect() as conn:
@@ -33,11 +35,8 @@ def read_store(db_url: str | None, experiment: str | None = None):
                 return store.read_interleaved(conn, record.id if record else None)
         finally:
             engine.dispose()
-    except Exception as exc:  # sqlalchemy's errors: a bad URL or an unreachable database is a user mistake
-        if type(exc).__module__.startswith("sqlalchemy"):
-            raise ValueError(f"cannot read the event store at {db_url or 'the default URL'}: "
-                             f"{str(exc).splitlines()[0]}") from None
-        raise
+
+    return read_event_store(db_url, read)
 
 
 def analyze_interleaving_command(args) -> int:
